@@ -1,0 +1,62 @@
+//! Session storage for Shopify apps.
+//!
+//! A Shopify app keeps one [`Session`] per shop (the offline token) and one per staff user (the
+//! online token). This crate holds those sessions behind one trait, [`SessionStorage`], with
+//! the same contract and the same data shapes as Shopify's own libraries:
+//!
+//! - [`Session`] reads and writes Shopify's session JSON (`toObject()`) and property arrays
+//!   (`toPropertyArray()`) unchanged, so sessions move between a Node and a Rust app.
+//! - [`MemorySessionStorage`] keeps sessions in memory, for development and tests.
+//! - [`CustomSessionStorage`] is built from the app's own async `store`, `load` and `delete`
+//!   callbacks, exactly like Shopify's Node guide.
+//! - [`AuthScopes`], [`sanitize_shop`], [`offline_session_id`] and [`online_session_id`] are the
+//!   helpers that go with them.
+//!
+//! ```
+//! use shopify_session_storage::{
+//!     offline_session_id, sanitize_shop, AuthScopes, MemorySessionStorage, Session, SessionStorage,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> shopify_session_storage::Result<()> {
+//! let storage = MemorySessionStorage::new();
+//!
+//! let shop = sanitize_shop("https://Demo-Shop.myshopify.com/")?;
+//! let mut session = Session::new(offline_session_id(&shop), &shop, "", false);
+//! session.scope = Some("write_products".into());
+//! session.access_token = Some("shpat_...".into());
+//! storage.store_session(&session).await?;
+//!
+//! let loaded = storage.load_session("offline_demo-shop.myshopify.com").await?.unwrap();
+//! assert!(loaded.is_active(&AuthScopes::from("read_products")));
+//! assert_eq!(storage.find_sessions_by_shop(&shop).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! With the `testkit` feature, [`testkit::run_conformance`] checks any storage (yours too)
+//! against the whole contract.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::pedantic)]
+#![allow(clippy::module_name_repetitions)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod ids;
+mod scopes;
+mod session;
+mod storage;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
+
+pub use crate::{
+    error::{BoxError, Error, Result},
+    ids::{offline_session_id, online_session_id, sanitize_shop},
+    scopes::AuthScopes,
+    session::{AssociatedUser, DEFAULT_EXPIRY_MARGIN, MAX_ID_LEN, OnlineAccessInfo, Session},
+    storage::{
+        SessionStorage,
+        custom::{CustomSessionStorage, LoadedSession},
+        memory::MemorySessionStorage,
+    },
+};

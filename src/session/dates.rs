@@ -1,0 +1,158 @@
+//! Dates as Shopify's libraries write them: RFC 3339 strings in session JSON, epoch
+//! milliseconds in property arrays.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserializer, Serializer, de};
+use serde_json::Value;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description};
+
+/// Formats `time` as `JSON.stringify(new Date(...))` does: UTC, millisecond precision.
+pub(crate) fn to_rfc3339_millis(time: SystemTime) -> Result<String, String> {
+    let utc = OffsetDateTime::from(time);
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    utc.format(&format)
+        .map_err(|error| format!("date cannot be written as RFC 3339: {error}"))
+}
+
+/// Parses an RFC 3339 date with any offset.
+pub(crate) fn from_rfc3339(text: &str) -> Result<SystemTime, String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(SystemTime::from)
+        .map_err(|error| format!("{text:?} is not an RFC 3339 date ({error})"))
+}
+
+/// Milliseconds since the Unix epoch, negative before it; truncated to whole milliseconds.
+pub(crate) fn to_epoch_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => {
+            // Round towards negative infinity, as JavaScript's Date does.
+            let before = before.duration();
+            let millis = i64::try_from(before.as_millis()).unwrap_or(i64::MAX);
+            if before.subsec_nanos() % 1_000_000 == 0 {
+                -millis
+            } else {
+                -millis - 1
+            }
+        }
+    }
+}
+
+/// The instant `millis` milliseconds after (or, negative, before) the Unix epoch.
+pub(crate) fn from_epoch_millis(millis: i64) -> Result<SystemTime, String> {
+    let offset = Duration::from_millis(millis.unsigned_abs());
+    let time = if millis >= 0 {
+        UNIX_EPOCH.checked_add(offset)
+    } else {
+        UNIX_EPOCH.checked_sub(offset)
+    };
+    time.ok_or_else(|| format!("{millis} epoch milliseconds is out of range"))
+}
+
+/// Reads a date from a JSON value: an RFC 3339 string, epoch milliseconds as a number, or
+/// epoch milliseconds as a numeric string (as Node's `new Date(Number(value))` accepts).
+pub(crate) fn from_json_value(value: &Value) -> Result<SystemTime, String> {
+    match value {
+        Value::Number(number) => {
+            if let Some(millis) = number.as_i64() {
+                from_epoch_millis(millis)
+            } else {
+                match number.as_f64() {
+                    #[allow(clippy::cast_possible_truncation)] // bounds checked just before
+                    Some(millis) if millis.is_finite() && millis.abs() < 9.0e15 => {
+                        from_epoch_millis(millis.floor() as i64)
+                    }
+                    _ => Err(format!("{number} epoch milliseconds is out of range")),
+                }
+            }
+        }
+        Value::String(text) => match text.trim().parse::<i64>() {
+            Ok(millis) => from_epoch_millis(millis),
+            Err(_) => from_rfc3339(text),
+        },
+        other => Err(format!(
+            "expected an RFC 3339 string or epoch milliseconds, got {}",
+            describe(other)
+        )),
+    }
+}
+
+/// Names the kind of a JSON value for error messages, without its contents.
+pub(crate) fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `#[serde(with = "...")]` support for `Option<SystemTime>` in session JSON.
+pub(crate) mod optional_rfc3339 {
+    use super::{Deserializer, Serializer, SystemTime, Value, de};
+
+    // Serde's `with` calls this with a reference to the field's type.
+    #[allow(clippy::ref_option)]
+    pub(crate) fn serialize<S: Serializer>(
+        time: &Option<SystemTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => {
+                let text = super::to_rfc3339_millis(*time).map_err(serde::ser::Error::custom)?;
+                serializer.serialize_some(&text)
+            }
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let value: Value = serde::Deserialize::deserialize(deserializer)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        super::from_json_value(&value)
+            .map(Some)
+            .map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_milliseconds_in_utc() {
+        let time = from_epoch_millis(4_070_908_800_000).unwrap();
+        assert_eq!(to_rfc3339_millis(time).unwrap(), "2099-01-01T00:00:00.000Z");
+        let time = from_epoch_millis(1_500).unwrap();
+        assert_eq!(to_rfc3339_millis(time).unwrap(), "1970-01-01T00:00:01.500Z");
+    }
+
+    #[test]
+    fn reads_any_offset_and_numbers() {
+        let utc = from_rfc3339("2099-01-01T00:00:00Z").unwrap();
+        let shifted = from_rfc3339("2099-01-01T02:00:00+02:00").unwrap();
+        assert_eq!(utc, shifted);
+        assert_eq!(
+            from_json_value(&Value::from(4_070_908_800_000_i64)).unwrap(),
+            utc
+        );
+        assert_eq!(from_json_value(&Value::from("4070908800000")).unwrap(), utc);
+        assert!(from_json_value(&Value::from("yesterday")).is_err());
+        assert!(from_json_value(&Value::Bool(true)).is_err());
+    }
+
+    #[test]
+    fn epoch_millis_round_trip_before_and_after_epoch() {
+        for millis in [-86_400_001_i64, -1, 0, 1, 1_577_836_800_000] {
+            assert_eq!(to_epoch_millis(from_epoch_millis(millis).unwrap()), millis);
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The [`Session`] record, as Shopify's libraries define it.
+
+mod dates;
+mod json;
+mod property_array;
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub(crate) use self::dates::describe as describe_json;
+use crate::{AuthScopes, Error, Result};
+
+/// The longest session id [`Session::validate`] accepts, in bytes.
+pub const MAX_ID_LEN: usize = 512;
+
+/// How close to its expiry [`Session::is_active`] already treats a token as expired, as
+/// Shopify's libraries do.
+pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_millis(500);
+
+/// One Shopify session: an offline (per-shop) or online (per-staff-user) access token with
+/// what Shopify returned alongside it.
+///
+/// Field for field the same record as `Session` in Shopify's Node library. Its JSON form
+/// (`serde`) is exactly `JSON.stringify(session.toObject())`; its property-array form is the
+/// one Shopify's Redis and KV adapters store ([`Session::to_property_array`],
+/// [`Session::from_property_array`]). Keys this crate does not know are kept in [`Session::extra`]
+/// and written back.
+///
+/// `Debug` never prints the access or refresh token, nor the values of `extra`.
+///
+/// ```
+/// use shopify_session_storage::{AuthScopes, Session};
+///
+/// let mut session = Session::new("offline_demo.myshopify.com", "demo.myshopify.com", "", false);
+/// session.scope = Some("write_products".into());
+/// session.access_token = Some("shpat_secret".into());
+///
+/// assert!(session.is_active(&AuthScopes::from("read_products")));
+/// assert!(!format!("{session:?}").contains("shpat_secret"));
+///
+/// let json = serde_json::to_value(&session)?;
+/// assert_eq!(json["isOnline"], false);
+/// assert_eq!(serde_json::from_value::<Session>(json)?, session);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Session {
+    /// The session id: `offline_{shop}` for offline sessions, `{shop}_{user id}` for online ones
+    /// (see [`offline_session_id`](crate::offline_session_id)).
+    pub id: String,
+    /// The shop's domain, e.g. `example.myshopify.com`.
+    pub shop: String,
+    /// The OAuth state nonce.
+    pub state: String,
+    /// Whether this is an online (per-user) session.
+    pub is_online: bool,
+    /// The granted scopes, comma-separated.
+    pub scope: Option<String>,
+    /// When the access token expires.
+    pub expires: Option<SystemTime>,
+    /// The access token.
+    pub access_token: Option<String>,
+    /// The refresh token of an expiring offline token.
+    pub refresh_token: Option<String>,
+    /// When the refresh token expires.
+    pub refresh_token_expires: Option<SystemTime>,
+    /// The user behind an online session.
+    pub online_access_info: Option<OnlineAccessInfo>,
+    /// Top-level keys this crate does not know, kept as they were read.
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// What Shopify's OAuth response says about the user of an online session. Serialized with
+/// `snake_case` keys, as Shopify sends them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnlineAccessInfo {
+    /// Lifetime of the access token in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// The scopes granted to this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associated_user_scope: Option<String>,
+    /// The staff user.
+    pub associated_user: AssociatedUser,
+    /// Other keys of the OAuth response (Shopify sends e.g. `account_number` and `session`).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The staff user of an online session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssociatedUser {
+    /// The user's id.
+    pub id: u64,
+    /// First name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Locale, e.g. `en`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Whether the email address is verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// Whether the user owns the shop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_owner: Option<bool>,
+    /// Whether the user is a collaborator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collaborator: Option<bool>,
+    /// Other keys Shopify sent for the user, kept as they were read.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl AssociatedUser {
+    /// A user with this id and no other details.
+    #[must_use]
+    pub fn new(id: u64) -> Self {
+        AssociatedUser {
+            id,
+            ..AssociatedUser::default()
+        }
+    }
+}
+
+impl OnlineAccessInfo {
+    /// Access info for `user` with no other details.
+    #[must_use]
+    pub fn new(user: AssociatedUser) -> Self {
+        OnlineAccessInfo {
+            expires_in: None,
+            associated_user_scope: None,
+            associated_user: user,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+/// The top-level keys of session JSON. [`Session::extra`] may not use them, in any case,
+/// because property arrays are read case-insensitively.
+pub(crate) const SESSION_KEYS: [&str; 10] = [
+    "id",
+    "shop",
+    "state",
+    "isOnline",
+    "scope",
+    "expires",
+    "accessToken",
+    "refreshToken",
+    "refreshTokenExpires",
+    "onlineAccessInfo",
+];
+
+impl Session {
+    /// A session with no scope, dates, tokens or user.
+    pub fn new(
+        id: impl Into<String>,
+        shop: impl Into<String>,
+        state: impl Into<String>,
+        is_online: bool,
+    ) -> Self {
+        Session {
+            id: id.into(),
+            shop: shop.into(),
+            state: state.into(),
+            is_online,
+            scope: None,
+            expires: None,
+            access_token: None,
+            refresh_token: None,
+            refresh_token_expires: None,
+            online_access_info: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Checks what every storage needs before it writes: `id` and `shop` are non-empty and free
+    /// of control characters, `id` is at most [`MAX_ID_LEN`] bytes, and no key of `extra` is one
+    /// of the session's own keys.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSession`] naming the field that is wrong.
+    ///
+    /// ```
+    /// # use shopify_session_storage::{Error, Session};
+    /// let session = Session::new("", "demo.myshopify.com", "", false);
+    /// let error = session.validate().unwrap_err();
+    /// assert!(matches!(error, Error::InvalidSession(_)));
+    /// assert!(error.to_string().contains("`id`"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        check_identifier("id", &self.id)?;
+        check_identifier("shop", &self.shop)?;
+        if self.id.len() > MAX_ID_LEN {
+            return Err(Error::invalid(format!(
+                "`id` is {} bytes long, at most {MAX_ID_LEN} are allowed",
+                self.id.len()
+            )));
+        }
+        if let Some(key) = self
+            .extra
+            .keys()
+            .find(|key| SESSION_KEYS.iter().any(|own| own.eq_ignore_ascii_case(key)))
+        {
+            return Err(Error::invalid(format!(
+                "`extra` holds the key {key:?}, which is one of the session's own fields"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the session can be used for `required` scopes: it has an access token, the token
+    /// does not expire within [`DEFAULT_EXPIRY_MARGIN`], and its scopes cover `required`.
+    #[must_use]
+    pub fn is_active(&self, required: &AuthScopes) -> bool {
+        self.is_active_within(required, DEFAULT_EXPIRY_MARGIN)
+    }
+
+    /// Like [`Session::is_active`], with the expiry margin given.
+    #[must_use]
+    pub fn is_active_within(&self, required: &AuthScopes, margin: Duration) -> bool {
+        self.access_token
+            .as_deref()
+            .is_some_and(|token| !token.is_empty())
+            && !self.is_expired(margin)
+            && !self.is_scope_changed(required)
+    }
+
+    /// Whether the access token expires within `within` from now (`expires - within` is before
+    /// now). A session without `expires` never expires.
+    #[must_use]
+    pub fn is_expired(&self, within: Duration) -> bool {
+        self.expires.is_some_and(|expires| {
+            let threshold = expires
+                .checked_sub(within)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            threshold < SystemTime::now()
+        })
+    }
+
+    /// Whether the granted scopes no longer cover `required`: the negation of
+    /// [`Session::is_scope_included`].
+    #[must_use]
+    pub fn is_scope_changed(&self, required: &AuthScopes) -> bool {
+        !self.is_scope_included(required)
+    }
+
+    /// Whether the granted scopes cover every scope in `required`, implied scopes counted
+    /// (`write_products` covers `read_products`).
+    #[must_use]
+    pub fn is_scope_included(&self, required: &AuthScopes) -> bool {
+        AuthScopes::from(self.scope.as_deref().unwrap_or("")).has(required)
+    }
+}
+
+fn check_identifier(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("`{field}` is empty")));
+    }
+    if let Some(position) = value.chars().position(char::is_control) {
+        return Err(Error::invalid(format!(
+            "`{field}` contains a control character at character {position}"
+        )));
+    }
+    Ok(())
+}
+
+/// Prints whether a secret is set, never its value.
+struct Redacted<'a>(&'a Option<String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(<redacted>)"
+        } else {
+            "None"
+        })
+    }
+}
+
+/// Prints the keys of a map, not its values (which may hold anything an app put there).
+struct KeysOnly<'a>(&'a BTreeMap<String, Value>);
+
+impl fmt::Debug for KeysOnly<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("shop", &self.shop)
+            .field("state", &self.state)
+            .field("is_online", &self.is_online)
+            .field("scope", &self.scope)
+            .field("expires", &self.expires)
+            .field("access_token", &Redacted(&self.access_token))
+            .field("refresh_token", &Redacted(&self.refresh_token))
+            .field("refresh_token_expires", &self.refresh_token_expires)
+            .field("online_access_info", &self.online_access_info)
+            .field("extra_keys", &KeysOnly(&self.extra))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_session() -> Session {
+        let mut session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "s", false);
+        session.access_token = Some("shpat_TOPSECRET".into());
+        session.refresh_token = Some("shprt_TOPSECRET".into());
+        session
+            .extra
+            .insert("appToken".into(), "xyz_TOPSECRET".into());
+        session
+    }
+
+    #[test]
+    fn debug_hides_tokens_and_extra_values() {
+        let text = format!("{:?} {:#?}", token_session(), token_session());
+        assert!(!text.contains("TOPSECRET"), "{text}");
+        assert!(text.contains("Some(<redacted>)"));
+        assert!(text.contains("appToken"));
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let mut session = token_session();
+        session.shop = "a\nb".into();
+        let message = session.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("`shop`") && message.contains("control"),
+            "{message}"
+        );
+
+        let mut session = token_session();
+        session.id = "x".repeat(MAX_ID_LEN + 1);
+        assert!(session.validate().unwrap_err().to_string().contains("`id`"));
+        session.id = "x".repeat(MAX_ID_LEN);
+        session.validate().unwrap();
+
+        let mut session = token_session();
+        session.extra.insert("AccessToken".into(), Value::Null);
+        assert!(
+            session
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("extra")
+        );
+    }
+
+    #[test]
+    fn expiry_and_activity() {
+        let scopes = AuthScopes::from("read_products");
+        let mut session = token_session();
+        session.scope = Some("write_products".into());
+        assert!(session.is_active(&scopes));
+        assert!(!session.is_expired(Duration::ZERO));
+
+        session.expires = Some(SystemTime::now() + Duration::from_millis(200));
+        assert!(!session.is_expired(Duration::ZERO));
+        assert!(session.is_expired(Duration::from_secs(1)));
+        assert!(!session.is_active(&scopes), "within the 500 ms margin");
+        assert!(session.is_active_within(&scopes, Duration::ZERO));
+
+        session.expires = None;
+        assert!(session.is_scope_changed(&AuthScopes::from("write_orders")));
+        session.access_token = Some(String::new());
+        assert!(!session.is_active(&scopes), "an empty token is no token");
+    }
+}
