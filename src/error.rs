@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::path::PathBuf;
+
 /// A boxed error as returned by user-supplied callbacks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -42,6 +44,45 @@ pub enum Error {
     /// without a `find_sessions_by_shop` callback).
     #[error("operation not supported by this storage: {0}")]
     Unsupported(&'static str),
+
+    /// The database at `path` is already open, in this process or another.
+    #[error(
+        "session database {path:?} is locked: another SledSessionStorage (in this or another process) has it open"
+    )]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// sled's own error, which only says that a lock could not be taken.
+        #[source]
+        source: sled::Error,
+    },
+
+    /// A [`SledSessionStorageBuilder`](crate::SledSessionStorageBuilder) setting is out of range.
+    #[error("invalid storage configuration: {0}")]
+    InvalidConfig(String),
+
+    /// A stored record could not be decoded. Other sessions are unaffected.
+    #[error("stored session {id:?} is corrupt: {reason}")]
+    Corrupt {
+        /// The session id whose record is damaged.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The embedded database failed.
+    #[error("session database error")]
+    Storage(#[from] sled::Error),
+
+    /// A file system operation failed.
+    #[error("{context}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A background task (a flush or a sweep) stopped before it could answer.
     #[error("background task failed: {0}")]

@@ -40,6 +40,7 @@
 #![allow(clippy::module_name_repetitions)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod clock;
 mod error;
 mod ids;
 mod scopes;
@@ -50,6 +51,7 @@ mod storage;
 pub mod testkit;
 
 pub use crate::{
+    clock::{Clock, ManualClock, SystemClock},
     error::{BoxError, Error, Result},
     ids::{offline_session_id, online_session_id, sanitize_shop},
     scopes::AuthScopes,
@@ -58,5 +60,9 @@ pub use crate::{
         SessionStorage,
         custom::{CustomSessionStorage, LoadedSession},
         memory::MemorySessionStorage,
+        sled::{
+            DEFAULT_CACHE_CAPACITY, FlushPolicy, SledSessionStorage, SledSessionStorageBuilder,
+            SweepReport, SweeperHandle, VerifyProblem, VerifyReport,
+        },
     },
 };

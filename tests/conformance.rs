@@ -94,3 +94,61 @@ async fn the_suite_catches_a_lossy_storage() {
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("`refresh_token`"), "{message}");
 }
+
+mod sled_backed {
+    use std::time::Duration;
+
+    use shopify_session_storage::{
+        CustomSessionStorage, FlushPolicy, Session, SessionStorage, SledSessionStorage,
+        testkit::run_conformance,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sled_storage_with_every_write_flush_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledSessionStorage::open(dir.path().join("db")).unwrap();
+        run_conformance(&storage).await;
+        let report = storage.verify().unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert!(storage.is_empty(), "the suite cleans up after itself");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sled_storage_with_periodic_flush_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledSessionStorage::builder(dir.path().join("db"))
+            .flush_policy(FlushPolicy::Periodic(Duration::from_millis(50)))
+            .open()
+            .unwrap();
+        run_conformance(&storage).await;
+        assert!(storage.verify().unwrap().is_clean());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn custom_storage_on_sled_callbacks_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = CustomSessionStorage::sled(dir.path().join("db")).unwrap();
+        run_conformance(&storage).await;
+    }
+
+    /// One default replaced by the app's own callback (here: a store that also counts), the
+    /// rest staying on sled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn custom_storage_with_one_replaced_callback_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = SledSessionStorage::open(dir.path().join("db")).unwrap();
+        let stores = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (counter, inner) = (stores.clone(), sled.clone());
+        let storage =
+            CustomSessionStorage::from_sled(&sled).with_store_callback(move |session: Session| {
+                let (counter, inner) = (counter.clone(), inner.clone());
+                async move {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    inner.store_session(&session).await
+                }
+            });
+        run_conformance(&storage).await;
+        assert!(stores.load(std::sync::atomic::Ordering::Relaxed) >= 1_000);
+        assert!(sled.verify().unwrap().is_clean());
+    }
+}

@@ -2,6 +2,7 @@
 
 pub(crate) mod custom;
 pub(crate) mod memory;
+pub(crate) mod sled;
 
 use std::sync::Arc;
 

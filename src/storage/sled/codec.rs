@@ -1,0 +1,315 @@
+//! The on-disk form of a session: the only file that knows bincode.
+//!
+//! A record is one format-version byte followed by bincode (standard configuration, decoded
+//! with a size limit) of [`RecordV1`], a private mirror of [`Session`] without its id (the id is
+//! the record's key) and with the deadline the record was indexed under. bincode cannot decode
+//! `serde_json::Value`, so the `extra` maps are stored as JSON text inside the record. A new
+//! layout gets a new version byte and a new struct; old versions stay decodable.
+
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{AssociatedUser, Error, OnlineAccessInfo, Result, Session};
+
+/// The first byte of every record written by this version of the crate.
+const FORMAT_V1: u8 = 1;
+
+/// The largest record [`encode`] writes; a larger session is rejected as invalid.
+pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// bincode refuses to allocate more than this while decoding, whatever lengths a damaged record
+/// claims. Twice the write limit leaves room for older, looser writers.
+const DECODE_LIMIT: usize = 2 * MAX_RECORD_BYTES;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// A decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Record {
+    pub(crate) session: Session,
+    /// Epoch milliseconds from which the session counts as expired; `None`: never.
+    pub(crate) deadline_ms: Option<u64>,
+}
+
+/// A point in time as whole seconds and nanoseconds from the Unix epoch (negative seconds
+/// before it), so that every `SystemTime` survives the round trip exactly.
+type Instant = (i64, u32);
+
+#[derive(Serialize, Deserialize)]
+struct RecordV1<'a> {
+    deadline_ms: Option<u64>,
+    shop: Cow<'a, str>,
+    state: Cow<'a, str>,
+    is_online: bool,
+    scope: Option<Cow<'a, str>>,
+    expires: Option<Instant>,
+    access_token: Option<Cow<'a, str>>,
+    refresh_token: Option<Cow<'a, str>>,
+    refresh_token_expires: Option<Instant>,
+    online_access_info: Option<OnlineRecordV1<'a>>,
+    /// `Session::extra` as a JSON object, empty when there is none.
+    extra_json: Cow<'a, str>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OnlineRecordV1<'a> {
+    expires_in: Option<u64>,
+    associated_user_scope: Option<Cow<'a, str>>,
+    user_id: u64,
+    first_name: Option<Cow<'a, str>>,
+    last_name: Option<Cow<'a, str>>,
+    email: Option<Cow<'a, str>>,
+    locale: Option<Cow<'a, str>>,
+    email_verified: Option<bool>,
+    account_owner: Option<bool>,
+    collaborator: Option<bool>,
+    info_extra_json: Cow<'a, str>,
+    user_extra_json: Cow<'a, str>,
+}
+
+/// Encodes a session (already validated) with its deadline.
+///
+/// # Errors
+/// [`Error::InvalidSession`] when the record would exceed [`MAX_RECORD_BYTES`] or a date is out
+/// of range.
+pub(crate) fn encode(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
+    let record = RecordV1 {
+        deadline_ms,
+        shop: Cow::Borrowed(&session.shop),
+        state: Cow::Borrowed(&session.state),
+        is_online: session.is_online,
+        scope: borrow(session.scope.as_ref()),
+        expires: session.expires.map(to_instant).transpose()?,
+        access_token: borrow(session.access_token.as_ref()),
+        refresh_token: borrow(session.refresh_token.as_ref()),
+        refresh_token_expires: session.refresh_token_expires.map(to_instant).transpose()?,
+        online_access_info: session.online_access_info.as_ref().map(|info| {
+            let user = &info.associated_user;
+            OnlineRecordV1 {
+                expires_in: info.expires_in,
+                associated_user_scope: borrow(info.associated_user_scope.as_ref()),
+                user_id: user.id,
+                first_name: borrow(user.first_name.as_ref()),
+                last_name: borrow(user.last_name.as_ref()),
+                email: borrow(user.email.as_ref()),
+                locale: borrow(user.locale.as_ref()),
+                email_verified: user.email_verified,
+                account_owner: user.account_owner,
+                collaborator: user.collaborator,
+                info_extra_json: map_to_json(&info.extra),
+                user_extra_json: map_to_json(&user.extra),
+            }
+        }),
+        extra_json: map_to_json(&session.extra),
+    };
+    let mut bytes = Vec::with_capacity(256);
+    bytes.push(FORMAT_V1);
+    bincode::serde::encode_into_std_write(&record, &mut bytes, config()).map_err(|error| {
+        // Encoding into a Vec fails only when the record passes the size limit.
+        Error::invalid(format!("the session cannot be encoded: {error}"))
+    })?;
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(Error::invalid(format!(
+            "the encoded session is {} bytes, at most {MAX_RECORD_BYTES} are stored",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Decodes the record stored under `id`.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming `id` for an unknown version byte, bytes that do not decode,
+/// trailing bytes, or fields that do not make a session.
+pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
+    let corrupt = |reason: String| Error::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
+    let Some((&version, body)) = bytes.split_first() else {
+        return Err(corrupt("the record is empty".into()));
+    };
+    if version != FORMAT_V1 {
+        return Err(corrupt(format!("unknown format version {version}")));
+    }
+    let (record, read): (RecordV1<'static>, usize) =
+        bincode::serde::decode_from_slice(body, config())
+            .map_err(|error| corrupt(format!("the record does not decode: {error}")))?;
+    if read != body.len() {
+        return Err(corrupt(format!(
+            "{} bytes follow the record",
+            body.len() - read
+        )));
+    }
+    let json_map = |what: &str, text: &str| {
+        json_to_map(text).map_err(|reason| corrupt(format!("{what}: {reason}")))
+    };
+    let online_access_info = match record.online_access_info {
+        None => None,
+        Some(online) => Some(OnlineAccessInfo {
+            expires_in: online.expires_in,
+            associated_user_scope: online.associated_user_scope.map(Cow::into_owned),
+            associated_user: AssociatedUser {
+                id: online.user_id,
+                first_name: online.first_name.map(Cow::into_owned),
+                last_name: online.last_name.map(Cow::into_owned),
+                email: online.email.map(Cow::into_owned),
+                locale: online.locale.map(Cow::into_owned),
+                email_verified: online.email_verified,
+                account_owner: online.account_owner,
+                collaborator: online.collaborator,
+                extra: json_map("user extra", &online.user_extra_json)?,
+            },
+            extra: json_map("online access info extra", &online.info_extra_json)?,
+        }),
+    };
+    let instant = |value: Option<Instant>| value.map(from_instant).transpose().map_err(&corrupt);
+    let session = Session {
+        id: id.to_string(),
+        shop: record.shop.into_owned(),
+        state: record.state.into_owned(),
+        is_online: record.is_online,
+        scope: record.scope.map(Cow::into_owned),
+        expires: instant(record.expires)?,
+        access_token: record.access_token.map(Cow::into_owned),
+        refresh_token: record.refresh_token.map(Cow::into_owned),
+        refresh_token_expires: instant(record.refresh_token_expires)?,
+        online_access_info,
+        extra: json_map("extra", &record.extra_json)?,
+    };
+    Ok(Record {
+        session,
+        deadline_ms: record.deadline_ms,
+    })
+}
+
+fn borrow(value: Option<&String>) -> Option<Cow<'_, str>> {
+    value.map(|text| Cow::Borrowed(text.as_str()))
+}
+
+fn map_to_json(map: &BTreeMap<String, Value>) -> Cow<'static, str> {
+    if map.is_empty() {
+        return Cow::Borrowed("");
+    }
+    // Serializing a map of JSON values into a string cannot fail.
+    Cow::Owned(serde_json::to_string(map).unwrap_or_default())
+}
+
+fn json_to_map(text: &str) -> Result<BTreeMap<String, Value>, String> {
+    if text.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_str(text).map_err(|error| format!("not a JSON object ({error})"))
+}
+
+fn to_instant(time: SystemTime) -> Result<Instant> {
+    let out_of_range = || Error::invalid("a date of the session is out of range");
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => Ok((
+            i64::try_from(after.as_secs()).map_err(|_| out_of_range())?,
+            after.subsec_nanos(),
+        )),
+        Err(before) => {
+            let before = before.duration();
+            let secs = i64::try_from(before.as_secs()).map_err(|_| out_of_range())?;
+            // Stored as (negative seconds, positive nanos), e.g. -1.5 s = (-2, 500_000_000).
+            match before.subsec_nanos() {
+                0 => Ok((-secs, 0)),
+                nanos => Ok((-secs - 1, 1_000_000_000 - nanos)),
+            }
+        }
+    }
+}
+
+fn from_instant((secs, nanos): Instant) -> Result<SystemTime, String> {
+    if nanos >= 1_000_000_000 {
+        return Err(format!("a date has {nanos} nanoseconds"));
+    }
+    let whole = Duration::from_secs(secs.unsigned_abs());
+    let time = if secs >= 0 {
+        UNIX_EPOCH.checked_add(whole)
+    } else {
+        UNIX_EPOCH.checked_sub(whole)
+    };
+    time.and_then(|time| time.checked_add(Duration::from_nanos(u64::from(nanos))))
+        .ok_or_else(|| format!("a date of {secs} seconds from the epoch is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn full_session() -> Session {
+        let mut session = Session::new("a.myshopify.com_1", "a.myshopify.com", "st", true);
+        session.scope = Some("read_products".into());
+        session.expires = Some(UNIX_EPOCH + Duration::new(4_070_908_800, 123_456_789));
+        session.access_token = Some("token".into());
+        session.refresh_token = Some("refresh".into());
+        session.refresh_token_expires = Some(UNIX_EPOCH - Duration::new(10, 1));
+        let mut user = AssociatedUser::new(1);
+        user.email = Some("e@example.com".into());
+        user.collaborator = Some(false);
+        user.extra.insert("title".into(), json!("owner"));
+        let mut info = OnlineAccessInfo::new(user);
+        info.expires_in = Some(60);
+        info.extra.insert("session".into(), json!("abc"));
+        session.online_access_info = Some(info);
+        session.extra.insert("plan".into(), json!({"tier": [1, 2]}));
+        session
+    }
+
+    #[test]
+    fn round_trips_every_field_exactly() {
+        let session = full_session();
+        let bytes = encode(&session, Some(42)).unwrap();
+        assert_eq!(bytes[0], FORMAT_V1);
+        let record = decode(&session.id, &bytes).unwrap();
+        assert_eq!(record.session, session);
+        assert_eq!(record.deadline_ms, Some(42));
+    }
+
+    #[test]
+    fn damaged_records_are_corrupt_not_panics() {
+        let id = "x";
+        let bytes = encode(&full_session(), None).unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![], "empty"),
+            (vec![9, 0, 0], "version 9"),
+            (bytes[..bytes.len() / 2].to_vec(), "does not decode"),
+            ([bytes.as_slice(), &[0]].concat(), "follow the record"),
+            // A length prefix claiming 2^40 bytes must not allocate them.
+            (
+                vec![FORMAT_V1, 0, 253, 0, 0, 0, 0, 0, 1, 0, 0],
+                "does not decode",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            match decode(id, &bytes) {
+                Err(Error::Corrupt { id: got, reason }) => {
+                    assert_eq!(got, id);
+                    assert!(reason.contains(expected), "{reason} / {expected}");
+                }
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_sessions_are_invalid() {
+        let mut session = full_session();
+        session.state = "s".repeat(MAX_RECORD_BYTES);
+        let error = encode(&session, None).unwrap_err();
+        assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
+    }
+}
