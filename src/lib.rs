@@ -50,6 +50,11 @@ mod storage;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
+/// The README's examples, compiled as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use crate::{
     clock::{Clock, ManualClock, SystemClock},
     error::{BoxError, Error, Result},

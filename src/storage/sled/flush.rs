@@ -14,6 +14,7 @@ use std::{
 
 use tokio::sync::watch;
 
+use super::stall::StallTracker;
 use crate::{Error, Result};
 
 /// The flushing thread and the tickets it serves.
@@ -47,7 +48,7 @@ struct Flushed {
 
 impl GroupCommit {
     /// Starts the flushing thread for `db`.
-    pub(crate) fn start(db: sled::Db) -> Result<Self> {
+    pub(crate) fn start(db: sled::Db, stalls: StallTracker) -> Result<Self> {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Requests::default()),
             wake: Condvar::new(),
@@ -56,7 +57,7 @@ impl GroupCommit {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("session-flush".into())
-            .spawn(move || flush_loop(&db, &thread_shared, &publish))
+            .spawn(move || flush_loop(&db, &thread_shared, &publish, &stalls))
             .map_err(|source| Error::Io {
                 context: "cannot start the session flush thread".into(),
                 source,
@@ -104,7 +105,12 @@ impl Drop for GroupCommit {
     }
 }
 
-fn flush_loop(db: &sled::Db, shared: &Shared, publish: &watch::Sender<Flushed>) {
+fn flush_loop(
+    db: &sled::Db,
+    shared: &Shared,
+    publish: &watch::Sender<Flushed>,
+    stalls: &StallTracker,
+) {
     let mut through = 0;
     loop {
         let target = {
@@ -120,7 +126,11 @@ fn flush_loop(db: &sled::Db, shared: &Shared, publish: &watch::Sender<Flushed>) 
             }
             requests.newest_ticket
         };
-        let failure = match db.flush() {
+        let flushed = {
+            let _tracked = stalls.track();
+            db.flush()
+        };
+        let failure = match flushed {
             Ok(_) => None,
             Err(error) => {
                 tracing::error!(error = %error, "flushing sessions to disk failed");

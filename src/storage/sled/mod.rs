@@ -18,6 +18,7 @@ mod callbacks;
 mod codec;
 mod flush;
 mod index;
+mod stall;
 mod sweeper;
 mod ttl;
 mod verify;
@@ -39,7 +40,7 @@ pub use self::{
     sweeper::{SweepReport, SweeperHandle},
     verify::{VerifyProblem, VerifyReport},
 };
-use self::{flush::GroupCommit, ttl::TtlPolicy};
+use self::{flush::GroupCommit, stall::StallWatchdog, ttl::TtlPolicy};
 use crate::{Clock, Error, Result, Session, SessionStorage};
 
 /// How many ids one delete transaction takes, so that writers never wait behind one huge
@@ -97,6 +98,8 @@ pub struct SledSessionStorage {
 struct Inner {
     // Dropped first: stopping the flush thread flushes what is pending.
     group_commit: Option<GroupCommit>,
+    // Watches the flush thread too, so it is stopped after it.
+    watchdog: StallWatchdog,
     db: sled::Db,
     sessions: sled::Tree,
     by_shop: sled::Tree,
@@ -139,13 +142,15 @@ impl SledSessionStorage {
         ttl: TtlPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let watchdog = StallWatchdog::start()?;
         let group_commit = match flush_policy {
-            FlushPolicy::EveryWrite => Some(GroupCommit::start(db.clone())?),
+            FlushPolicy::EveryWrite => Some(GroupCommit::start(db.clone(), watchdog.tracker())?),
             FlushPolicy::Periodic(_) => None,
         };
         Ok(SledSessionStorage {
             inner: Arc::new(Inner {
                 group_commit,
+                watchdog,
                 sessions: db.open_tree("sessions")?,
                 by_shop: db.open_tree("by_shop")?,
                 by_expiry: db.open_tree("by_expiry")?,
@@ -190,8 +195,24 @@ impl SledSessionStorage {
     /// # Errors
     /// [`Error::Storage`] when the flush fails.
     pub async fn flush(&self) -> Result<()> {
-        self.inner.db.flush_async().await?;
+        // sled's own `flush_async` was seen to never resolve under load here; its blocking
+        // flush on the blocking pool is the dependable equivalent.
+        let storage = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _tracked = storage.inner.watchdog.track();
+            storage.inner.db.flush()
+        })
+        .await
+        .map_err(|_| Error::Background("the flush task failed"))??;
         Ok(())
+    }
+
+    /// How many times writes to this storage made no progress for 30 s: the sign of sled
+    /// 0.34.7's internal deadlock (see [`FlushPolicy`]). Each is also logged as an error.
+    /// 0 in a healthy process; worth exporting as a metric and alerting on.
+    #[must_use]
+    pub fn sled_stalls_detected(&self) -> u64 {
+        self.inner.watchdog.stalls()
     }
 
     /// Resolves when this storage's write is as durable as its [`FlushPolicy`] promises.
@@ -220,6 +241,7 @@ impl SledSessionStorage {
         body: impl Fn(&TransactionalTree, &TransactionalTree, &TransactionalTree) -> TxResult<T>,
     ) -> Result<T> {
         let inner = &*self.inner;
+        let _tracked = inner.watchdog.track();
         (&inner.sessions, &inner.by_shop, &inner.by_expiry)
             .transaction(|(sessions, by_shop, by_expiry)| body(sessions, by_shop, by_expiry))
             .map_err(|error| match error {
@@ -233,6 +255,7 @@ impl SledSessionStorage {
     /// is acceptable on this rare path only.
     fn purge_index_entries(&self, id: &str, keep: &[&[u8]]) -> Result<()> {
         let inner = &*self.inner;
+        let _tracked = inner.watchdog.track();
         for item in inner.by_shop.iter().keys() {
             let key = item?;
             let names_id = index::split_shop_key(&key).is_some_and(|(_, entry)| entry == id);
