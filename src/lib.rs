@@ -50,6 +50,13 @@ mod storage;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
+/// Internals exposed for the fuzz targets and benchmarks (feature `unstable-internals`); not a stable API.
+#[cfg(feature = "unstable-internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::storage::sled::internals::{decode_record, encode_record};
+}
+
 /// The README's examples, compiled as doctests so that they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -18,9 +18,12 @@ pub(crate) fn to_rfc3339_millis(time: SystemTime) -> Result<String, String> {
 
 /// Parses an RFC 3339 date with any offset.
 pub(crate) fn from_rfc3339(text: &str) -> Result<SystemTime, String> {
-    OffsetDateTime::parse(text, &Rfc3339)
+    let time = OffsetDateTime::parse(text, &Rfc3339)
         .map(SystemTime::from)
-        .map_err(|error| format!("{text:?} is not an RFC 3339 date ({error})"))
+        .map_err(|error| format!("{text:?} is not an RFC 3339 date ({error})"))?;
+    // An offset can move a date at the edge of year 0 or 9999 out of the writable range.
+    from_epoch_millis(to_epoch_millis(time)).map_err(|_| format!("{text:?} is outside the years 0 to 9999 in UTC"))?;
+    Ok(time)
 }
 
 /// Milliseconds since the Unix epoch, negative before it; truncated to whole milliseconds.
@@ -40,8 +43,18 @@ pub(crate) fn to_epoch_millis(time: SystemTime) -> i64 {
     }
 }
 
-/// The instant `millis` milliseconds after (or, negative, before) the Unix epoch.
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the dates session JSON can write.
+const MIN_EPOCH_MILLIS: i64 = -62_167_219_200_000;
+const MAX_EPOCH_MILLIS: i64 = 253_402_300_799_999;
+
+/// The instant `millis` milliseconds after (or, negative, before) the Unix epoch. Only years
+/// 0 to 9999 are accepted, so that every date read can be written back as RFC 3339.
 pub(crate) fn from_epoch_millis(millis: i64) -> Result<SystemTime, String> {
+    if !(MIN_EPOCH_MILLIS..=MAX_EPOCH_MILLIS).contains(&millis) {
+        return Err(format!(
+            "{millis} epoch milliseconds is outside the years 0 to 9999"
+        ));
+    }
     let offset = Duration::from_millis(millis.unsigned_abs());
     let time = if millis >= 0 {
         UNIX_EPOCH.checked_add(offset)
@@ -147,6 +160,9 @@ mod tests {
         assert_eq!(from_json_value(&Value::from("4070908800000")).unwrap(), utc);
         assert!(from_json_value(&Value::from("yesterday")).is_err());
         assert!(from_json_value(&Value::Bool(true)).is_err());
+        assert!(from_json_value(&Value::from(253_402_300_800_000_i64)).is_err());
+        let last = from_json_value(&Value::from(253_402_300_799_999_i64)).unwrap();
+        assert_eq!(to_rfc3339_millis(last).unwrap(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

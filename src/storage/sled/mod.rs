@@ -41,6 +41,28 @@ pub use self::{
     verify::{VerifyProblem, VerifyReport},
 };
 use self::{flush::GroupCommit, stall::StallWatchdog, ttl::TtlPolicy};
+
+/// The record codec, for the fuzz targets and benchmarks (feature `unstable-internals`).
+#[cfg(feature = "unstable-internals")]
+pub(crate) mod internals {
+    use crate::{Result, Session};
+
+    /// Encodes `session` as the store would, with this deadline (epoch milliseconds).
+    ///
+    /// # Errors
+    /// As the store's own encoding: an oversized record or a date out of range.
+    pub fn encode_record(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
+        super::codec::encode(session, deadline_ms)
+    }
+
+    /// Decodes a record stored under `id` into the session and its deadline.
+    ///
+    /// # Errors
+    /// `Error::Corrupt` for bytes that are not a record.
+    pub fn decode_record(id: &str, bytes: &[u8]) -> Result<(Session, Option<u64>)> {
+        super::codec::decode(id, bytes).map(|record| (record.session, record.deadline_ms))
+    }
+}
 use crate::{Clock, Error, Result, Session, SessionStorage};
 
 /// How many ids one delete transaction takes, so that writers never wait behind one huge
