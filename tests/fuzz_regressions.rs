@@ -23,3 +23,20 @@ fn floats_in_unknown_keys_survive_round_trips() {
     );
     assert_json_round_trip_is_stable(r#"{"id": "x", "shop": "s", "ratio": 0.30000000000000004}"#);
 }
+
+/// decode_record: a record whose `extra` holds `{"": 6E97}` decoded to a session that, encoded
+/// and decoded again, held a different float (the same parser imprecision as above).
+#[cfg(feature = "unstable-internals")]
+#[test]
+fn records_with_floats_in_extra_round_trip() {
+    use shopify_session_storage::internals::{decode_record, encode_record};
+    let record: &[u8] = &[
+        1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 9, 123, 34, 34, 58, 54, 69, 57, 55, 125,
+    ];
+    let (session, deadline) = decode_record("fuzz-id", record).unwrap();
+    let (again, again_deadline) =
+        decode_record("fuzz-id", &encode_record(&session, deadline).unwrap()).unwrap();
+    assert_eq!(again, session);
+    assert_eq!(again_deadline, deadline);
+}

@@ -13,7 +13,7 @@ use std::{
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use shopify_session_storage::{
-    ManualClock, MemorySessionStorage, Session, SessionStorage, SledSessionStorage,
+    Clock, ManualClock, MemorySessionStorage, Session, SessionStorage, SledSessionStorage,
 };
 
 const IDS: u8 = 6;
@@ -81,7 +81,7 @@ async fn run(ops: Vec<Op>) {
     };
 
     for op in ops.into_iter().take(64) {
-        let now = clock.now_ms();
+        let now = millis(clock.now());
         match op {
             Op::Store { id: n, shop: s, expires, refresh_token_expires, state, extra } => {
                 let mut session = Session::new(id(n), shop(s), state, false);
@@ -165,15 +165,4 @@ async fn run(ops: Vec<Op>) {
     let report = sled.verify().unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(sled.len(), model.len());
-}
-
-trait NowMillis {
-    fn now_ms(&self) -> u64;
-}
-
-impl NowMillis for ManualClock {
-    fn now_ms(&self) -> u64 {
-        use shopify_session_storage::Clock;
-        millis(self.now())
-    }
 }
