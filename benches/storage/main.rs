@@ -20,7 +20,8 @@ use std::{
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shopify_session_storage::{
-    Clock, FlushPolicy, ManualClock, MemorySessionStorage, Session, SessionStorage, SledSessionStorage,
+    Clock, FlushPolicy, ManualClock, MemorySessionStorage, Session, SessionStorage,
+    SledSessionStorage,
     internals::{decode_record, encode_record},
 };
 use tokio::runtime::Runtime;
@@ -85,7 +86,11 @@ fn sizes() -> Vec<u64> {
     std::env::var("BENCH_SIZES")
         .unwrap_or_else(|_| "10000,100000".into())
         .split(',')
-        .map(|size| size.trim().parse().expect("BENCH_SIZES: numbers separated by commas"))
+        .map(|size| {
+            size.trim()
+                .parse()
+                .expect("BENCH_SIZES: numbers separated by commas")
+        })
         .collect()
 }
 
@@ -112,7 +117,10 @@ async fn fill(backend: &Backend, range: std::ops::Range<u64>) {
 }
 
 fn open_sled(path: &Path, policy: FlushPolicy) -> SledSessionStorage {
-    SledSessionStorage::builder(path).flush_policy(policy).open().unwrap()
+    SledSessionStorage::builder(path)
+        .flush_policy(policy)
+        .open()
+        .unwrap()
 }
 
 /// The backends, each holding `size` sessions. Skipped Redis is said once.
@@ -136,9 +144,16 @@ fn backends(runtime: &Runtime, dir: &Path, size: u64) -> Vec<(&'static str, Back
     backends.push(("sled-everywrite", Backend::Ours(Arc::new(everywrite))));
 
     for synchronous in ["NORMAL", "FULL"] {
-        let store = SqliteStore::open(&dir.join(format!("sqlite-{synchronous}-{size}.db")), synchronous);
+        let store = SqliteStore::open(
+            &dir.join(format!("sqlite-{synchronous}-{size}.db")),
+            synchronous,
+        );
         store.store_many((0..size).map(data::session));
-        let name = if synchronous == "NORMAL" { "sqlite-wal-normal" } else { "sqlite-wal-full" };
+        let name = if synchronous == "NORMAL" {
+            "sqlite-wal-normal"
+        } else {
+            "sqlite-wal-full"
+        };
         backends.push((name, Backend::Sqlite(Arc::new(store))));
     }
 
@@ -175,7 +190,15 @@ fn operations(c: &mut Criterion) {
     for size in sizes() {
         let backends = backends(&runtime, dir.path(), size);
         let mut next_new = size;
-        let mut bench = |c: &mut Criterion, operation: &str, run: &dyn Fn(Backend, u64, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Duration>>>| {
+        let mut bench = |c: &mut Criterion,
+                         operation: &str,
+                         run: &dyn Fn(
+            Backend,
+            u64,
+            u64,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Duration>>,
+        >| {
             let mut group = c.benchmark_group(format!("{operation}-{size}"));
             for (name, backend) in &backends {
                 let start = next_new;
@@ -192,53 +215,67 @@ fn operations(c: &mut Criterion) {
             group.finish();
         };
 
-        bench(c, "load_hit", &move |backend, first, iters| Box::pin(async move {
-            let started = Instant::now();
-            for i in first..first + iters {
-                assert!(backend.load(&data::id(spread(i, size))).await.is_some());
-            }
-            started.elapsed()
-        }));
-        bench(c, "load_miss", &|backend, first, iters| Box::pin(async move {
-            let started = Instant::now();
-            for i in first..first + iters {
-                assert!(backend.load(&format!("missing_{i}")).await.is_none());
-            }
-            started.elapsed()
-        }));
-        bench(c, "store_upsert", &move |backend, first, iters| Box::pin(async move {
-            let sessions: Vec<Session> = (first..first + iters).map(|i| data::session(spread(i, size))).collect();
-            let started = Instant::now();
-            for session in &sessions {
-                backend.store(session).await;
-            }
-            started.elapsed()
-        }));
-        bench(c, "store_new", &|backend, first, iters| Box::pin(async move {
-            let sessions: Vec<Session> = (first..first + iters).map(data::session).collect();
-            let started = Instant::now();
-            for session in &sessions {
-                backend.store(session).await;
-            }
-            started.elapsed()
-        }));
-        bench(c, "delete", &|backend, first, iters| Box::pin(async move {
-            fill(&backend, first..first + iters).await;
-            let started = Instant::now();
-            for n in first..first + iters {
-                backend.delete(&data::id(n)).await;
-            }
-            started.elapsed()
-        }));
-        bench(c, "find_by_shop_50", &move |backend, first, iters| Box::pin(async move {
-            let shops = size / data::PER_SHOP;
-            let started = Instant::now();
-            for i in first..first + iters {
-                let shop = data::shop(spread(i, shops) * data::PER_SHOP);
-                assert_eq!(backend.find(&shop).await.len(), data::PER_SHOP as usize);
-            }
-            started.elapsed()
-        }));
+        bench(c, "load_hit", &move |backend, first, iters| {
+            Box::pin(async move {
+                let started = Instant::now();
+                for i in first..first + iters {
+                    assert!(backend.load(&data::id(spread(i, size))).await.is_some());
+                }
+                started.elapsed()
+            })
+        });
+        bench(c, "load_miss", &|backend, first, iters| {
+            Box::pin(async move {
+                let started = Instant::now();
+                for i in first..first + iters {
+                    assert!(backend.load(&format!("missing_{i}")).await.is_none());
+                }
+                started.elapsed()
+            })
+        });
+        bench(c, "store_upsert", &move |backend, first, iters| {
+            Box::pin(async move {
+                let sessions: Vec<Session> = (first..first + iters)
+                    .map(|i| data::session(spread(i, size)))
+                    .collect();
+                let started = Instant::now();
+                for session in &sessions {
+                    backend.store(session).await;
+                }
+                started.elapsed()
+            })
+        });
+        bench(c, "store_new", &|backend, first, iters| {
+            Box::pin(async move {
+                let sessions: Vec<Session> = (first..first + iters).map(data::session).collect();
+                let started = Instant::now();
+                for session in &sessions {
+                    backend.store(session).await;
+                }
+                started.elapsed()
+            })
+        });
+        bench(c, "delete", &|backend, first, iters| {
+            Box::pin(async move {
+                fill(&backend, first..first + iters).await;
+                let started = Instant::now();
+                for n in first..first + iters {
+                    backend.delete(&data::id(n)).await;
+                }
+                started.elapsed()
+            })
+        });
+        bench(c, "find_by_shop_50", &move |backend, first, iters| {
+            Box::pin(async move {
+                let shops = size / data::PER_SHOP;
+                let started = Instant::now();
+                for i in first..first + iters {
+                    let shop = data::shop(spread(i, shops) * data::PER_SHOP);
+                    assert_eq!(backend.find(&shop).await.len(), data::PER_SHOP as usize);
+                }
+                started.elapsed()
+            })
+        });
     }
 }
 
@@ -294,7 +331,10 @@ fn sweep(c: &mut Criterion) {
 fn durable_writers(c: &mut Criterion) {
     let runtime = runtime();
     let dir = scratch_dir();
-    let sled = Arc::new(open_sled(&dir.path().join("writers-sled"), FlushPolicy::EveryWrite));
+    let sled = Arc::new(open_sled(
+        &dir.path().join("writers-sled"),
+        FlushPolicy::EveryWrite,
+    ));
     let sqlite_path = dir.path().join("writers-sqlite.db");
     drop(SqliteStore::open(&sqlite_path, "FULL"));
     let mut next = 0_u64;
@@ -311,7 +351,10 @@ fn durable_writers(c: &mut Criterion) {
                     for lane in 0..writers {
                         let sled = sled.clone();
                         tasks.spawn(async move {
-                            for n in (first..first + iters).skip(lane as usize).step_by(writers as usize) {
+                            for n in (first..first + iters)
+                                .skip(lane as usize)
+                                .step_by(writers as usize)
+                            {
                                 sled.store_session(&data::session(n)).await.unwrap();
                             }
                         });
@@ -332,7 +375,10 @@ fn durable_writers(c: &mut Criterion) {
                         let path = path.clone();
                         scope.spawn(move || {
                             let connection = SqliteStore::connect(&path, "FULL");
-                            for n in (first..first + iters).skip(lane as usize).step_by(writers as usize) {
+                            for n in (first..first + iters)
+                                .skip(lane as usize)
+                                .step_by(writers as usize)
+                            {
                                 sqlite::store_with(&connection, &data::session(n));
                             }
                         });
@@ -351,9 +397,15 @@ fn codec(c: &mut Criterion) {
     let record = encode_record(&session, Some(1)).unwrap();
     let json = serde_json::to_vec(&session).unwrap();
     let mut group = c.benchmark_group("codec");
-    group.bench_function("encode-ours", |b| b.iter(|| encode_record(&session, Some(1)).unwrap()));
-    group.bench_function("encode-serde_json", |b| b.iter(|| serde_json::to_vec(&session).unwrap()));
-    group.bench_function("decode-ours", |b| b.iter(|| decode_record(&session.id, &record).unwrap()));
+    group.bench_function("encode-ours", |b| {
+        b.iter(|| encode_record(&session, Some(1)).unwrap())
+    });
+    group.bench_function("encode-serde_json", |b| {
+        b.iter(|| serde_json::to_vec(&session).unwrap())
+    });
+    group.bench_function("decode-ours", |b| {
+        b.iter(|| decode_record(&session.id, &record).unwrap())
+    });
     group.bench_function("decode-serde_json", |b| {
         b.iter(|| serde_json::from_slice::<Session>(&json).unwrap())
     });

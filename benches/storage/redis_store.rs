@@ -23,7 +23,9 @@ impl RedisStore {
     pub fn connect(url: &str) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         let mut connection = client.get_connection().map_err(|e| e.to_string())?;
-        redis::cmd("FLUSHDB").query::<()>(&mut connection).map_err(|e| e.to_string())?;
+        redis::cmd("FLUSHDB")
+            .query::<()>(&mut connection)
+            .map_err(|e| e.to_string())?;
         Ok(RedisStore {
             connection: Mutex::new(connection),
         })

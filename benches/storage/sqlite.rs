@@ -15,7 +15,10 @@ const COLUMNS: &str = "id, shop, state, isOnline, scope, expires, onlineAccessIn
     refreshToken, refreshTokenExpires";
 
 fn millis(time: Option<std::time::SystemTime>) -> Option<i64> {
-    time.map(|t| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
+    time.map(|t| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    })
 }
 
 fn time(millis: Option<i64>) -> Option<std::time::SystemTime> {
@@ -71,9 +74,14 @@ impl SqliteStore {
     pub fn load(&self, id: &str) -> Option<Session> {
         let connection = self.connection.lock().unwrap();
         let mut statement = connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM shopify_sessions WHERE id = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM shopify_sessions WHERE id = ?1"
+            ))
             .unwrap();
-        statement.query_row(params![id], from_row).optional().unwrap()
+        statement
+            .query_row(params![id], from_row)
+            .optional()
+            .unwrap()
     }
 
     pub fn delete(&self, id: &str) {
@@ -87,7 +95,9 @@ impl SqliteStore {
     pub fn find_by_shop(&self, shop: &str) -> Vec<Session> {
         let connection = self.connection.lock().unwrap();
         let mut statement = connection
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM shopify_sessions WHERE shop = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM shopify_sessions WHERE shop = ?1"
+            ))
             .unwrap();
         statement
             .query_map(params![shop], from_row)
@@ -104,7 +114,10 @@ pub fn store_with(connection: &Connection, session: &Session) {
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ))
         .unwrap();
-    let user = session.online_access_info.as_ref().map(|info| &info.associated_user);
+    let user = session
+        .online_access_info
+        .as_ref()
+        .map(|info| &info.associated_user);
     statement
         .execute(params![
             session.id,

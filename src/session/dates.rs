@@ -22,7 +22,8 @@ pub(crate) fn from_rfc3339(text: &str) -> Result<SystemTime, String> {
         .map(SystemTime::from)
         .map_err(|error| format!("{text:?} is not an RFC 3339 date ({error})"))?;
     // An offset can move a date at the edge of year 0 or 9999 out of the writable range.
-    from_epoch_millis(to_epoch_millis(time)).map_err(|_| format!("{text:?} is outside the years 0 to 9999 in UTC"))?;
+    from_epoch_millis(to_epoch_millis(time))
+        .map_err(|_| format!("{text:?} is outside the years 0 to 9999 in UTC"))?;
     Ok(time)
 }
 
