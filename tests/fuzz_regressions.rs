@@ -40,3 +40,23 @@ fn records_with_floats_in_extra_round_trip() {
     assert_eq!(again, session);
     assert_eq!(again_deadline, deadline);
 }
+
+/// decode_record: a record whose date lies exactly 2^63 seconds before the epoch decoded, but
+/// could not be encoded again (the encoder computed the negated seconds in i64 and overflowed).
+#[cfg(feature = "unstable-internals")]
+#[test]
+fn records_with_extreme_dates_round_trip() {
+    use shopify_session_storage::internals::{decode_record, encode_record};
+    let record: &[u8] = &[
+        1, 1, 253, 0, 172, 18, 213, 179, 3, 0, 0, 26, 114, 101, 102, 114, 101, 115, 104, 45,
+        115, 104, 111, 112, 46, 109, 121, 115, 104, 111, 112, 105, 102, 121, 46, 99, 111,
+        109, 0, 0, 1, 13, 114, 101, 97, 100, 95, 112, 114, 111, 100, 117, 99, 116, 115, 1,
+        252, 0, 194, 23, 188, 0, 1, 16, 97, 99, 99, 101, 115, 115, 95, 116, 111, 107, 101,
+        110, 95, 49, 50, 51, 1, 17, 114, 101, 102, 114, 101, 115, 104, 95, 116, 111, 107,
+        101, 110, 95, 52, 53, 54, 1, 253, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0,
+    ];
+    let (session, deadline) = decode_record("fuzz-id", record).unwrap();
+    let encoded = encode_record(&session, deadline).expect("a decoded record encodes again");
+    let (again, _) = decode_record("fuzz-id", &encoded).unwrap();
+    assert_eq!(again, session);
+}
