@@ -212,22 +212,22 @@ fn json_to_map(text: &str) -> Result<BTreeMap<String, Value>, String> {
 }
 
 fn to_instant(time: SystemTime) -> Result<Instant> {
-    let out_of_range = || Error::invalid("a date of the session is out of range");
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => Ok((
-            i64::try_from(after.as_secs()).map_err(|_| out_of_range())?,
-            after.subsec_nanos(),
-        )),
+    // In i128, so that the most negative second (-2^63, which `from_instant` accepts) does not
+    // overflow on the way back.
+    let (secs, nanos) = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => (i128::from(after.as_secs()), after.subsec_nanos()),
         Err(before) => {
             let before = before.duration();
-            let secs = i64::try_from(before.as_secs()).map_err(|_| out_of_range())?;
             // Stored as (negative seconds, positive nanos), e.g. -1.5 s = (-2, 500_000_000).
             match before.subsec_nanos() {
-                0 => Ok((-secs, 0)),
-                nanos => Ok((-secs - 1, 1_000_000_000 - nanos)),
+                0 => (-i128::from(before.as_secs()), 0),
+                nanos => (-i128::from(before.as_secs()) - 1, 1_000_000_000 - nanos),
             }
         }
-    }
+    };
+    let secs =
+        i64::try_from(secs).map_err(|_| Error::invalid("a date of the session is out of range"))?;
+    Ok((secs, nanos))
 }
 
 fn from_instant((secs, nanos): Instant) -> Result<SystemTime, String> {
