@@ -60,3 +60,20 @@ fn records_with_extreme_dates_round_trip() {
     let (again, _) = decode_record("fuzz-id", &encoded).unwrap();
     assert_eq!(again, session);
 }
+
+/// storage_ops: dropping the storage and opening the same path at once failed with
+/// `Error::Locked` now and then, because sled's I/O threads could still hold the lock file for a
+/// moment after the last handle was gone.
+#[tokio::test]
+async fn reopening_right_after_drop_is_never_locked() {
+    use shopify_session_storage::{SessionStorage, SledSessionStorage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    for round in 0..300 {
+        let storage = SledSessionStorage::open(&path)
+            .unwrap_or_else(|error| panic!("round {round}: {error}"));
+        let session = Session::new(format!("s_{round}"), "a.myshopify.com", "", false);
+        storage.store_session(&session).await.unwrap();
+        drop(storage);
+    }
+}
