@@ -116,7 +116,8 @@ impl SledSessionStorageBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for a periodic flush interval under 1 ms or a zero cache;
-    /// [`Error::Locked`] when the database is open elsewhere (in this process or another);
+    /// [`Error::Locked`] when the database is open elsewhere (in this process or another), after
+    /// a grace of 250 ms;
     /// [`Error::Io`] when the directory cannot be created; [`Error::Storage`] when sled fails.
     pub fn open(self) -> Result<SledSessionStorage> {
         let flush_every_ms = match self.flush_policy {
@@ -137,12 +138,11 @@ impl SledSessionStorageBuilder {
             ));
         }
         create_private_dir(&self.path)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&self.path)
             .cache_capacity(self.cache_capacity)
-            .flush_every_ms(flush_every_ms)
-            .open()
-            .map_err(|error| classify_open_error(&self.path, error))?;
+            .flush_every_ms(flush_every_ms);
+        let db = open_with_lock_grace(&config, &self.path)?;
         SledSessionStorage::from_db(db, self.path, self.flush_policy, self.ttl, self.clock)
     }
 }
@@ -177,6 +177,28 @@ fn create_private_dir(path: &Path) -> Result<()> {
         ),
         source,
     })
+}
+
+/// How long an open keeps trying while the database is locked. After the last handle of a
+/// database is dropped, sled's I/O threads can hold its lock file for a moment longer (fuzzing
+/// found a drop followed at once by an open failing as locked); a lock held by a live storage
+/// is still reported as [`Error::Locked`] after this short grace.
+const LOCK_GRACE: Duration = Duration::from_millis(250);
+const LOCK_RETRY_EVERY: Duration = Duration::from_millis(10);
+
+fn open_with_lock_grace(config: &sled::Config, path: &Path) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match config
+            .open()
+            .map_err(|error| classify_open_error(path, error))
+        {
+            Err(Error::Locked { .. }) if started.elapsed() < LOCK_GRACE => {
+                std::thread::sleep(LOCK_RETRY_EVERY);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// sled reports a held lock as a plain I/O error ("could not acquire lock on ..."), with
