@@ -300,6 +300,53 @@ impl SledSessionStorage {
     }
 }
 
+/// The index keys of one record.
+#[derive(PartialEq)]
+struct IndexKeys {
+    shop: Vec<u8>,
+    expiry: Option<Vec<u8>>,
+}
+
+impl IndexKeys {
+    fn of(shop: &str, deadline_ms: Option<u64>, id: &str) -> Self {
+        IndexKeys {
+            shop: index::shop_key(shop, id),
+            expiry: deadline_ms.map(|deadline| index::expiry_key(deadline, id)),
+        }
+    }
+
+    /// The keys of the record `bytes` stored under `id`; `None` when it does not decode.
+    fn of_record(id: &str, bytes: &[u8]) -> Option<Self> {
+        let record = codec::decode(id, bytes).ok()?;
+        Some(Self::of(&record.session.shop, record.deadline_ms, id))
+    }
+}
+
+/// Moves a record's index entries from `old` to `new` inside a transaction, writing only the
+/// entries that change: an upsert that keeps its shop and deadline touches no index.
+fn reindex(
+    by_shop: &TransactionalTree,
+    by_expiry: &TransactionalTree,
+    old: Option<&IndexKeys>,
+    new: &IndexKeys,
+) -> TxResult<()> {
+    if old.map(|old| &old.shop) != Some(&new.shop) {
+        if let Some(old) = old {
+            by_shop.remove(old.shop.as_slice())?;
+        }
+        by_shop.insert(new.shop.as_slice(), &[])?;
+    }
+    if old.map(|old| &old.expiry) != Some(&new.expiry) {
+        if let Some(old_expiry) = old.and_then(|old| old.expiry.as_ref()) {
+            by_expiry.remove(old_expiry.as_slice())?;
+        }
+        if let Some(new_expiry) = &new.expiry {
+            by_expiry.insert(new_expiry.as_slice(), &[])?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes the index entries of the record `old` (stored under `id`), inside a transaction.
 fn unindex(
     by_shop: &TransactionalTree,
@@ -307,12 +354,12 @@ fn unindex(
     id: &str,
     old: &[u8],
 ) -> TxResult<Previous> {
-    let Ok(old) = codec::decode(id, old) else {
+    let Some(old) = IndexKeys::of_record(id, old) else {
         return Ok(Previous::Corrupt);
     };
-    by_shop.remove(index::shop_key(&old.session.shop, id))?;
-    if let Some(deadline) = old.deadline_ms {
-        by_expiry.remove(index::expiry_key(deadline, id))?;
+    by_shop.remove(old.shop)?;
+    if let Some(expiry) = old.expiry {
+        by_expiry.remove(expiry)?;
     }
     Ok(Previous::Indexed)
 }
@@ -323,23 +370,23 @@ impl SessionStorage for SledSessionStorage {
         session.validate()?;
         let deadline = self.inner.ttl.deadline_ms(session, self.inner.clock.now());
         let record = codec::encode(session, deadline)?;
-        let shop_key = index::shop_key(&session.shop, &session.id);
-        let expiry_key = deadline.map(|deadline| index::expiry_key(deadline, &session.id));
+        let keys = IndexKeys::of(&session.shop, deadline, &session.id);
 
         let previous = self.transaction(|sessions, by_shop, by_expiry| {
-            let previous = match sessions.insert(session.id.as_bytes(), record.as_slice())? {
-                Some(old) => unindex(by_shop, by_expiry, &session.id, &old)?,
-                None => Previous::None,
-            };
-            by_shop.insert(shop_key.as_slice(), &[])?;
-            if let Some(expiry_key) = &expiry_key {
-                by_expiry.insert(expiry_key.as_slice(), &[])?;
-            }
+            let (previous, old_keys) =
+                match sessions.insert(session.id.as_bytes(), record.as_slice())? {
+                    None => (Previous::None, None),
+                    Some(old) => match IndexKeys::of_record(&session.id, &old) {
+                        Some(old_keys) => (Previous::Indexed, Some(old_keys)),
+                        None => (Previous::Corrupt, None),
+                    },
+                };
+            reindex(by_shop, by_expiry, old_keys.as_ref(), &keys)?;
             Ok(previous)
         })?;
         if let Previous::Corrupt = previous {
-            let mut keep = vec![shop_key.as_slice()];
-            keep.extend(expiry_key.as_deref());
+            let mut keep = vec![keys.shop.as_slice()];
+            keep.extend(keys.expiry.as_deref());
             self.purge_index_entries(&session.id, &keep)?;
         }
         self.settle().await?;
