@@ -3,7 +3,8 @@
 
 Usage: python3 benches/report.py [CRITERION_DIR] > BENCHMARKS.md
 Every figure is criterion's median time per operation; ratios compare backends measured in the
-same run.
+same run. Hand-written notes about the run (how it was taken, what was skipped) go in
+benches/run-notes.md, which is included when present.
 """
 import json
 import os
@@ -76,6 +77,9 @@ def main():
     out.append(f"- Disk's own durable write, 4 KiB `pwrite` + `fdatasync`: **{fmt(fsync)}**")
     out.append(f"- Commit: `{commit}`\n")
     out.append("Ratios are time ÷ time: above 1 is slower than the reference, below 1 faster.\n")
+    notes = Path(__file__).with_name("run-notes.md")
+    if notes.exists():
+        out.append(notes.read_text())
 
     for size in sizes():
         out.append(f"## {size:,} stored sessions\n")
