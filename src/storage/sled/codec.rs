@@ -7,7 +7,6 @@
 //! layout gets a new version byte and a new struct; old versions stay decodable.
 
 use std::{
-    borrow::Cow,
     collections::BTreeMap,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -43,36 +42,38 @@ pub(crate) struct Record {
 /// before it), so that every `SystemTime` survives the round trip exactly.
 type Instant = (i64, u32);
 
+// Strings are `&str`, borrowed from the record while decoding and copied once into the
+// session: bincode's owned-`String` path decodes byte by byte and took half of decode time.
 #[derive(Serialize, Deserialize)]
 struct RecordV1<'a> {
     deadline_ms: Option<u64>,
-    shop: Cow<'a, str>,
-    state: Cow<'a, str>,
+    shop: &'a str,
+    state: &'a str,
     is_online: bool,
-    scope: Option<Cow<'a, str>>,
+    scope: Option<&'a str>,
     expires: Option<Instant>,
-    access_token: Option<Cow<'a, str>>,
-    refresh_token: Option<Cow<'a, str>>,
+    access_token: Option<&'a str>,
+    refresh_token: Option<&'a str>,
     refresh_token_expires: Option<Instant>,
     online_access_info: Option<OnlineRecordV1<'a>>,
     /// `Session::extra` as a JSON object, empty when there is none.
-    extra_json: Cow<'a, str>,
+    extra_json: &'a str,
 }
 
 #[derive(Serialize, Deserialize)]
 struct OnlineRecordV1<'a> {
     expires_in: Option<u64>,
-    associated_user_scope: Option<Cow<'a, str>>,
+    associated_user_scope: Option<&'a str>,
     user_id: u64,
-    first_name: Option<Cow<'a, str>>,
-    last_name: Option<Cow<'a, str>>,
-    email: Option<Cow<'a, str>>,
-    locale: Option<Cow<'a, str>>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    email: Option<&'a str>,
+    locale: Option<&'a str>,
     email_verified: Option<bool>,
     account_owner: Option<bool>,
     collaborator: Option<bool>,
-    info_extra_json: Cow<'a, str>,
-    user_extra_json: Cow<'a, str>,
+    info_extra_json: &'a str,
+    user_extra_json: &'a str,
 }
 
 /// Encodes a session (already validated) with its deadline.
@@ -81,34 +82,45 @@ struct OnlineRecordV1<'a> {
 /// [`Error::InvalidSession`] when the record would exceed [`MAX_RECORD_BYTES`] or a date is out
 /// of range.
 pub(crate) fn encode(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
+    let extra_json = map_to_json(&session.extra);
+    let info_json = session.online_access_info.as_ref().map(|info| {
+        (
+            map_to_json(&info.extra),
+            map_to_json(&info.associated_user.extra),
+        )
+    });
     let record = RecordV1 {
         deadline_ms,
-        shop: Cow::Borrowed(&session.shop),
-        state: Cow::Borrowed(&session.state),
+        shop: &session.shop,
+        state: &session.state,
         is_online: session.is_online,
-        scope: borrow(session.scope.as_ref()),
+        scope: session.scope.as_deref(),
         expires: session.expires.map(to_instant).transpose()?,
-        access_token: borrow(session.access_token.as_ref()),
-        refresh_token: borrow(session.refresh_token.as_ref()),
+        access_token: session.access_token.as_deref(),
+        refresh_token: session.refresh_token.as_deref(),
         refresh_token_expires: session.refresh_token_expires.map(to_instant).transpose()?,
-        online_access_info: session.online_access_info.as_ref().map(|info| {
-            let user = &info.associated_user;
-            OnlineRecordV1 {
-                expires_in: info.expires_in,
-                associated_user_scope: borrow(info.associated_user_scope.as_ref()),
-                user_id: user.id,
-                first_name: borrow(user.first_name.as_ref()),
-                last_name: borrow(user.last_name.as_ref()),
-                email: borrow(user.email.as_ref()),
-                locale: borrow(user.locale.as_ref()),
-                email_verified: user.email_verified,
-                account_owner: user.account_owner,
-                collaborator: user.collaborator,
-                info_extra_json: map_to_json(&info.extra),
-                user_extra_json: map_to_json(&user.extra),
-            }
-        }),
-        extra_json: map_to_json(&session.extra),
+        online_access_info: session
+            .online_access_info
+            .as_ref()
+            .zip(info_json.as_ref())
+            .map(|(info, (info_extra_json, user_extra_json))| {
+                let user = &info.associated_user;
+                OnlineRecordV1 {
+                    expires_in: info.expires_in,
+                    associated_user_scope: info.associated_user_scope.as_deref(),
+                    user_id: user.id,
+                    first_name: user.first_name.as_deref(),
+                    last_name: user.last_name.as_deref(),
+                    email: user.email.as_deref(),
+                    locale: user.locale.as_deref(),
+                    email_verified: user.email_verified,
+                    account_owner: user.account_owner,
+                    collaborator: user.collaborator,
+                    info_extra_json,
+                    user_extra_json,
+                }
+            }),
+        extra_json: &extra_json,
     };
     let mut bytes = Vec::with_capacity(256);
     bytes.push(FORMAT_V1);
@@ -141,8 +153,8 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
     if version != FORMAT_V1 {
         return Err(corrupt(format!("unknown format version {version}")));
     }
-    let (record, read): (RecordV1<'static>, usize) =
-        bincode::serde::decode_from_slice(body, config())
+    let (record, read): (RecordV1<'_>, usize) =
+        bincode::serde::borrow_decode_from_slice(body, config())
             .map_err(|error| corrupt(format!("the record does not decode: {error}")))?;
     if read != body.len() {
         return Err(corrupt(format!(
@@ -157,34 +169,34 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
         None => None,
         Some(online) => Some(OnlineAccessInfo {
             expires_in: online.expires_in,
-            associated_user_scope: online.associated_user_scope.map(Cow::into_owned),
+            associated_user_scope: online.associated_user_scope.map(str::to_owned),
             associated_user: AssociatedUser {
                 id: online.user_id,
-                first_name: online.first_name.map(Cow::into_owned),
-                last_name: online.last_name.map(Cow::into_owned),
-                email: online.email.map(Cow::into_owned),
-                locale: online.locale.map(Cow::into_owned),
+                first_name: online.first_name.map(str::to_owned),
+                last_name: online.last_name.map(str::to_owned),
+                email: online.email.map(str::to_owned),
+                locale: online.locale.map(str::to_owned),
                 email_verified: online.email_verified,
                 account_owner: online.account_owner,
                 collaborator: online.collaborator,
-                extra: json_map("user extra", &online.user_extra_json)?,
+                extra: json_map("user extra", online.user_extra_json)?,
             },
-            extra: json_map("online access info extra", &online.info_extra_json)?,
+            extra: json_map("online access info extra", online.info_extra_json)?,
         }),
     };
     let instant = |value: Option<Instant>| value.map(from_instant).transpose().map_err(&corrupt);
     let session = Session {
         id: id.to_string(),
-        shop: record.shop.into_owned(),
-        state: record.state.into_owned(),
+        shop: record.shop.to_owned(),
+        state: record.state.to_owned(),
         is_online: record.is_online,
-        scope: record.scope.map(Cow::into_owned),
+        scope: record.scope.map(str::to_owned),
         expires: instant(record.expires)?,
-        access_token: record.access_token.map(Cow::into_owned),
-        refresh_token: record.refresh_token.map(Cow::into_owned),
+        access_token: record.access_token.map(str::to_owned),
+        refresh_token: record.refresh_token.map(str::to_owned),
         refresh_token_expires: instant(record.refresh_token_expires)?,
         online_access_info,
-        extra: json_map("extra", &record.extra_json)?,
+        extra: json_map("extra", record.extra_json)?,
     };
     Ok(Record {
         session,
@@ -192,16 +204,12 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
     })
 }
 
-fn borrow(value: Option<&String>) -> Option<Cow<'_, str>> {
-    value.map(|text| Cow::Borrowed(text.as_str()))
-}
-
-fn map_to_json(map: &BTreeMap<String, Value>) -> Cow<'static, str> {
+fn map_to_json(map: &BTreeMap<String, Value>) -> String {
     if map.is_empty() {
-        return Cow::Borrowed("");
+        return String::new();
     }
     // Serializing a map of JSON values into a string cannot fail.
-    Cow::Owned(serde_json::to_string(map).unwrap_or_default())
+    serde_json::to_string(map).unwrap_or_default()
 }
 
 fn json_to_map(text: &str) -> Result<BTreeMap<String, Value>, String> {
