@@ -301,7 +301,6 @@ impl SledSessionStorage {
 }
 
 /// The index keys of one record.
-#[derive(PartialEq)]
 struct IndexKeys {
     shop: Vec<u8>,
     expiry: Option<Vec<u8>>,
