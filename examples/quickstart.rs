@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         online.id,
         storage.load_session(&online.id).await?.is_some()
     );
-    let report = storage.sweep_expired()?;
+    let report = storage.sweep_expired().await?;
     println!(
         "  sweep removed {} expired session(s) in {:?}",
         report.removed, report.elapsed

@@ -84,6 +84,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The storage was closed with `SledSessionStorage::close`; open the database again to
+    /// go on.
+    #[error("the session storage is closed")]
+    Closed,
+
     /// A background task (a flush or a sweep) stopped before it could answer.
     #[error("background task failed: {0}")]
     Background(&'static str),

@@ -73,8 +73,8 @@ pub use crate::{
         custom::{CustomSessionStorage, LoadedSession},
         memory::MemorySessionStorage,
         sled::{
-            DEFAULT_CACHE_CAPACITY, FlushPolicy, SledSessionStorage, SledSessionStorageBuilder,
-            SweepReport, SweeperHandle, VerifyProblem, VerifyReport,
+            DEFAULT_CACHE_CAPACITY, FlushPolicy, RepairReport, SledSessionStorage,
+            SledSessionStorageBuilder, SweepReport, SweeperHandle, VerifyProblem, VerifyReport,
         },
     },
 };

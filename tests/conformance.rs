@@ -108,7 +108,7 @@ mod sled_backed {
         let dir = tempfile::tempdir().unwrap();
         let storage = SledSessionStorage::open(dir.path().join("db")).unwrap();
         run_conformance(&storage).await;
-        let report = storage.verify().unwrap();
+        let report = storage.verify().await.unwrap();
         assert!(report.is_clean(), "{report}");
         assert!(storage.is_empty(), "the suite cleans up after itself");
     }
@@ -121,7 +121,7 @@ mod sled_backed {
             .open()
             .unwrap();
         run_conformance(&storage).await;
-        assert!(storage.verify().unwrap().is_clean());
+        assert!(storage.verify().await.unwrap().is_clean());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -149,6 +149,6 @@ mod sled_backed {
             });
         run_conformance(&storage).await;
         assert!(stores.load(std::sync::atomic::Ordering::Relaxed) >= 1_000);
-        assert!(sled.verify().unwrap().is_clean());
+        assert!(sled.verify().await.unwrap().is_clean());
     }
 }

@@ -64,5 +64,5 @@ async fn disk_use_stays_bounded_under_churn() {
         peak <= ALLOWED_GROWTH * baseline,
         "disk use grew from {baseline} to {peak} bytes with a constant working set"
     );
-    assert!(storage.verify().unwrap().is_clean());
+    assert!(storage.verify().await.unwrap().is_clean());
 }

@@ -96,6 +96,6 @@ async fn mixed_operations_from_eight_tasks_match_the_model() {
             std::panic::resume_unwind(error.into_panic());
         }
     }
-    let report = storage.verify().unwrap();
+    let report = storage.verify().await.unwrap();
     assert!(report.is_clean(), "{report}");
 }

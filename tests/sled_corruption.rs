@@ -64,7 +64,7 @@ async fn only_the_damaged_id_fails() {
         .unwrap();
     assert_eq!(found.len(), 9);
 
-    let report = storage.verify().unwrap();
+    let report = storage.verify().await.unwrap();
     assert_eq!(report.records, 10);
     assert!(
         matches!(report.problems.as_slice(), [VerifyProblem::Corrupt { id, .. }] if *id == victim),
@@ -82,14 +82,14 @@ async fn sweep_skips_and_counts_the_damaged_record() {
 
     // Stored without retention, every session is past its deadline.
     let storage = SledSessionStorage::open(&path).unwrap();
-    let report = storage.sweep_expired().unwrap();
+    let report = storage.sweep_expired().await.unwrap();
     assert_eq!(
         (report.removed, report.corrupt_skipped),
         (9, 1),
         "{report:?}"
     );
     assert_eq!(storage.len(), 1);
-    let again = storage.sweep_expired().unwrap();
+    let again = storage.sweep_expired().await.unwrap();
     assert_eq!(
         (again.removed, again.corrupt_skipped),
         (0, 1),
@@ -116,7 +116,7 @@ async fn storing_or_deleting_over_a_damaged_record_repairs_the_store() {
 
     assert_eq!(storage.load_session(&moved.id).await.unwrap(), Some(moved));
     assert_eq!(storage.load_session(&session(2).id).await.unwrap(), None);
-    let report = storage.verify().unwrap();
+    let report = storage.verify().await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(
         storage

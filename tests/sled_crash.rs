@@ -170,7 +170,7 @@ async fn reported_writes_survive_sigkill() {
                 );
             }
         }
-        let report = storage.verify().unwrap();
+        let report = storage.verify().await.unwrap();
         assert!(report.is_clean(), "round {round}: {report}");
     }
     eprintln!(

@@ -72,7 +72,7 @@ async fn everything_loads_identically_after_reopen() {
         assert_eq!(found, expected, "{shop}");
     }
     assert_eq!(storage.len(), 299);
-    let report = storage.verify().unwrap();
+    let report = storage.verify().await.unwrap();
     assert!(report.is_clean(), "{report}");
 }
 
@@ -179,7 +179,7 @@ async fn invalid_and_oversized_sessions_write_nothing() {
             .unwrap()
             .is_empty()
     );
-    assert!(storage.verify().unwrap().is_clean());
+    assert!(storage.verify().await.unwrap().is_clean());
 }
 
 #[tokio::test]

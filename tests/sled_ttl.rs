@@ -62,10 +62,10 @@ async fn expired_sessions_vanish_from_load_and_find_before_any_sweep() {
     assert_eq!(ids_of_shop(&storage).await, vec![later.id.clone()]);
     assert_eq!(storage.len(), 2, "not removed until a sweep");
 
-    let report = storage.sweep_expired().unwrap();
+    let report = storage.sweep_expired().await.unwrap();
     assert_eq!((report.removed, report.examined), (1, 1));
     assert_eq!(storage.len(), 1);
-    assert!(storage.verify().unwrap().is_clean());
+    assert!(storage.verify().await.unwrap().is_clean());
 }
 
 #[tokio::test]
@@ -83,10 +83,10 @@ async fn a_live_refresh_token_keeps_an_expired_access_token() {
         storage.load_session(&session.id).await.unwrap(),
         Some(session.clone())
     );
-    assert_eq!(storage.sweep_expired().unwrap().removed, 0);
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 0);
     clock.advance(30 * MINUTE);
     assert_eq!(storage.load_session(&session.id).await.unwrap(), None);
-    assert_eq!(storage.sweep_expired().unwrap().removed, 1);
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 1);
 }
 
 #[tokio::test]
@@ -104,10 +104,10 @@ async fn retention_keeps_sessions_past_their_expiry() {
         storage.load_session(&session.id).await.unwrap().is_some(),
         "within retention"
     );
-    assert_eq!(storage.sweep_expired().unwrap().removed, 0);
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 0);
     clock.advance(4 * MINUTE);
     assert_eq!(storage.load_session(&session.id).await.unwrap(), None);
-    assert_eq!(storage.sweep_expired().unwrap().removed, 1);
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 1);
 }
 
 #[tokio::test]
@@ -120,7 +120,7 @@ async fn offline_ttl_counts_from_the_store_and_none_keeps_forever() {
         storage.store_session(&undated).await.unwrap();
         clock.advance(Duration::from_secs(100 * 365 * 24 * 3_600));
         assert!(storage.load_session(&undated.id).await.unwrap().is_some());
-        assert_eq!(storage.sweep_expired().unwrap().examined, 0);
+        assert_eq!(storage.sweep_expired().await.unwrap().examined, 0);
     }
     clock.set(start());
     let storage = builder(&dir.path().join("ttl"), &clock)
@@ -135,11 +135,11 @@ async fn offline_ttl_counts_from_the_store_and_none_keeps_forever() {
     storage.store_session(&undated).await.unwrap(); // deadline: start + 20 minutes
     clock.advance(5 * MINUTE);
     assert!(storage.load_session(&undated.id).await.unwrap().is_some());
-    assert_eq!(storage.sweep_expired().unwrap().removed, 0);
-    assert!(storage.verify().unwrap().is_clean());
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 0);
+    assert!(storage.verify().await.unwrap().is_clean());
     clock.advance(5 * MINUTE);
     assert_eq!(storage.load_session(&undated.id).await.unwrap(), None);
-    assert_eq!(storage.sweep_expired().unwrap().removed, 1);
+    assert_eq!(storage.sweep_expired().await.unwrap().removed, 1);
 }
 
 #[tokio::test]
@@ -161,11 +161,11 @@ async fn a_sweep_reads_only_the_expired_sessions() {
     while tasks.join_next().await.is_some() {}
 
     clock.advance(60 * MINUTE);
-    let report = storage.sweep_expired().unwrap();
+    let report = storage.sweep_expired().await.unwrap();
     assert_eq!(report.removed, 1_000);
     assert_eq!(report.examined, 1_000, "the live sessions must not be read");
     assert_eq!(storage.len(), 10_000);
-    assert!(storage.verify().unwrap().is_clean());
+    assert!(storage.verify().await.unwrap().is_clean());
 }
 
 async fn wait_until(mut condition: impl FnMut() -> bool) -> bool {

@@ -315,7 +315,7 @@ fn sweep(c: &mut Criterion) {
                         while tasks.join_next().await.is_some() {}
                         clock.advance(Duration::from_secs(2));
                         let started = Instant::now();
-                        let report = storage.sweep_expired().unwrap();
+                        let report = storage.sweep_expired().await.unwrap();
                         total += started.elapsed();
                         assert_eq!(report.removed, 1_000);
                     }

@@ -148,7 +148,7 @@ async fn run(ops: Vec<Op>) {
                     .filter(|id| !live(&deadlines, id, now))
                     .cloned()
                     .collect();
-                let report = sled.sweep_expired().unwrap();
+                let report = sled.sweep_expired().await.unwrap();
                 assert_eq!(report.removed, expired.len(), "sweep");
                 model.delete_sessions(&expired).await.unwrap();
                 for id in &expired {
@@ -162,7 +162,7 @@ async fn run(ops: Vec<Op>) {
             Op::Advance(seconds) => clock.advance(Duration::from_secs(u64::from(seconds))),
         }
     }
-    let report = sled.verify().unwrap();
+    let report = sled.verify().await.unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(sled.len(), model.len());
 }

@@ -3,6 +3,7 @@
 pub(crate) mod custom;
 pub(crate) mod memory;
 pub(crate) mod sled;
+pub(crate) mod ttl;
 
 use std::sync::Arc;
 

@@ -7,8 +7,12 @@ use std::{
     time::Duration,
 };
 
-use super::{SledSessionStorage, ttl::TtlPolicy};
-use crate::{Clock, Error, Result, SystemClock};
+use super::{
+    SledSessionStorage, files,
+    layout::{LAYOUT_VERSION, Limits, NEW_SEGMENT_SIZE},
+    repair,
+};
+use crate::{Clock, Error, Result, SystemClock, storage::ttl::TtlPolicy};
 
 /// sled's default page cache is 1 GiB, sized for general-purpose databases. A session record
 /// is about 200–600 bytes and its two index entries under 200 more, so 64 MiB keeps the hot
@@ -18,27 +22,24 @@ pub const DEFAULT_CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 /// When writes reach the disk.
 ///
-/// What "on disk" means is what sled's flush does: on Linux it writes the log and waits for
-/// `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)` (elsewhere `fsync`). That survives a crash
-/// of the process, and of the operating system once the data has left the page cache, but
-/// `sync_file_range` neither flushes the drive's volatile write cache nor syncs file metadata,
-/// so after a power loss on a drive with a volatile cache the newest writes can still be lost.
-/// Use a drive with power-loss protection (or one whose write cache is off) where that matters.
+/// "On disk" means what survives a power loss: sled's flush (which on Linux ends in
+/// `sync_file_range`, flushing neither the drive's cache nor the file's metadata) followed by
+/// an `fdatasync` of the database's log file. Under either policy a failed flush is final: it
+/// is reported for its writes and every later one, and the database must be reopened.
+///
+/// Under either policy, writers that run far ahead of the disk wait for a flush (a
+/// process-wide budget of unflushed writes), which is what keeps sled 0.34.7's I/O pool out of
+/// its known deadlock (see the crate's README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FlushPolicy {
-    /// A store or delete resolves only after its write has been flushed. Writers that arrive
-    /// while a flush runs share the next one (group commit), so throughput grows with the
-    /// number of concurrent writers.
+    /// A store or delete resolves only after its write is on disk. Writers that arrive while a
+    /// flush runs share the next one (group commit), so throughput grows with the number of
+    /// concurrent writers.
     #[default]
     EveryWrite,
-    /// sled flushes in the background on this interval; a store or delete resolves once it is
-    /// in memory. A crash can lose the writes of the last interval. At least 1 ms.
-    ///
-    /// **Known hazard:** sled 0.34.7 has an internal deadlock that sustained write load at full
-    /// speed can trigger (here: 2 of 3 runs of 200,000 back-to-back store/delete operations
-    /// hung; none with `EveryWrite`, whose flushes pace the writers). A hung store is reported
-    /// by [`SledSessionStorage::sled_stalls_detected`](crate::SledSessionStorage::sled_stalls_detected)
-    /// and an error log; only a restart clears it. Prefer `EveryWrite` unless writes are rare.
+    /// A store or delete resolves once it is in memory; a flush runs at least this often
+    /// (and sooner when writers fill the budget). A crash or power loss can lose the writes
+    /// of the last interval, never more, and never half of a write. At least 1 ms.
     Periodic(Duration),
 }
 
@@ -114,36 +115,76 @@ impl SledSessionStorageBuilder {
 
     /// Opens (or creates) the database.
     ///
+    /// Removes a snapshot file a crash left unfinished, opens sled, syncs what sled created,
+    /// and, when the database was not closed cleanly (or predates the clean-shutdown marker),
+    /// repairs its indexes before returning (see [`SledSessionStorage::repair`]). This blocks
+    /// on the disk; from async code it is fine at start-up, or call it through
+    /// `spawn_blocking`.
+    ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for a periodic flush interval under 1 ms or a zero cache;
+    /// [`Error::InvalidConfig`] for a periodic flush interval under 1 ms, a zero cache, or a
+    /// database written by a newer version of this crate;
     /// [`Error::Locked`] when the database is open elsewhere (in this process or another), after
     /// a grace of 250 ms;
-    /// [`Error::Io`] when the directory cannot be created; [`Error::Storage`] when sled fails.
+    /// [`Error::Io`] when the directory cannot be created or synced; [`Error::Storage`] when
+    /// sled fails; [`Error::Corrupt`] when the database's `meta` entry is damaged.
     pub fn open(self) -> Result<SledSessionStorage> {
-        let flush_every_ms = match self.flush_policy {
-            FlushPolicy::EveryWrite => None,
-            FlushPolicy::Periodic(every) => {
-                let millis = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-                if millis == 0 {
-                    return Err(Error::InvalidConfig(format!(
-                        "FlushPolicy::Periodic({every:?}): the interval must be at least 1 ms"
-                    )));
-                }
-                Some(millis)
+        if let FlushPolicy::Periodic(every) = self.flush_policy {
+            if every < Duration::from_millis(1) {
+                return Err(Error::InvalidConfig(format!(
+                    "FlushPolicy::Periodic({every:?}): the interval must be at least 1 ms"
+                )));
             }
-        };
+        }
         if self.cache_capacity == 0 {
             return Err(Error::InvalidConfig(
                 "cache_capacity must be more than 0 bytes".into(),
             ));
         }
-        create_private_dir(&self.path)?;
+        let prepared = files::prepare(&self.path)?;
+        let segment_size = prepared.segment_size.unwrap_or(NEW_SEGMENT_SIZE);
+        // No sled flusher thread (`flush_every_ms(None)`): it would seal buffers outside the
+        // write-ahead budget (see `budget.rs`); our own flusher serves both policies.
         let config = sled::Config::new()
             .path(&self.path)
             .cache_capacity(self.cache_capacity)
-            .flush_every_ms(flush_every_ms);
+            .segment_size(segment_size)
+            .flush_every_ms(None);
         let db = open_with_lock_grace(&config, &self.path)?;
-        SledSessionStorage::from_db(db, self.path, self.flush_policy, self.ttl, self.clock)
+        files::sync_after_open(&self.path, prepared.new)?;
+        let meta = repair::read_meta(&db)?;
+        if let Some(meta) = meta.filter(|meta| meta.layout_version > LAYOUT_VERSION) {
+            return Err(Error::InvalidConfig(format!(
+                "the session database {} has layout version {}, newer than this version of the \
+                 crate reads ({LAYOUT_VERSION})",
+                self.path.display(),
+                meta.layout_version
+            )));
+        }
+        let storage = SledSessionStorage::from_db(
+            db,
+            self.path,
+            self.flush_policy,
+            self.ttl,
+            self.clock,
+            Limits::for_segment_size(segment_size),
+        )?;
+        if !meta.is_some_and(|meta| meta.clean_shutdown) && !prepared.new {
+            let report = storage.inner.repair_blocking()?;
+            tracing::info!(
+                ?report,
+                "opened a session database that was not closed cleanly"
+            );
+        }
+        // Cleared durably before any write, so a crash from here on is seen by the next open.
+        repair::mark_shutdown(&storage.inner, false)?;
+        let ticket = storage.inner.flusher.current_ticket();
+        storage.inner.flusher.wait_durable_blocking(ticket)?;
+        storage
+            .inner
+            .serving
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(storage)
     }
 }
 
@@ -158,25 +199,6 @@ impl fmt::Debug for SledSessionStorageBuilder {
             .field("clock", &self.clock)
             .finish()
     }
-}
-
-/// Creates the database directory readable by its owner only (sessions hold access tokens).
-/// An existing directory keeps its permissions.
-fn create_private_dir(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(|source| Error::Io {
-        context: format!(
-            "cannot create the session database directory {}",
-            path.display()
-        ),
-        source,
-    })
 }
 
 /// How long an open keeps trying while the database is locked. After the last handle of a

@@ -19,12 +19,14 @@ use crate::{AssociatedUser, Error, OnlineAccessInfo, Result, Session};
 /// The first byte of every record written by this version of the crate.
 const FORMAT_V1: u8 = 1;
 
-/// The largest record [`encode`] writes; a larger session is rejected as invalid.
-pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// The largest record [`encode`] writes into a database created by this version; a larger
+/// session is rejected as invalid. Databases with smaller log segments have a lower limit (see
+/// `layout.rs`, which explains why records must stay this small).
+pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024;
 
 /// bincode refuses to allocate more than this while decoding, whatever lengths a damaged record
-/// claims. Twice the write limit leaves room for older, looser writers.
-const DECODE_LIMIT: usize = 2 * MAX_RECORD_BYTES;
+/// claims. Earlier versions wrote records of up to 64 KiB; twice that leaves room for them.
+const DECODE_LIMIT: usize = 128 * 1024;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
@@ -79,9 +81,12 @@ struct OnlineRecordV1<'a> {
 /// Encodes a session (already validated) with its deadline.
 ///
 /// # Errors
-/// [`Error::InvalidSession`] when the record would exceed [`MAX_RECORD_BYTES`] or a date is out
-/// of range.
-pub(crate) fn encode(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
+/// [`Error::InvalidSession`] when the record would exceed `max_bytes` or a date is out of range.
+pub(crate) fn encode(
+    session: &Session,
+    deadline_ms: Option<u64>,
+    max_bytes: usize,
+) -> Result<Vec<u8>> {
     let extra_json = map_to_json(&session.extra);
     let info_json = session.online_access_info.as_ref().map(|info| {
         (
@@ -128,9 +133,9 @@ pub(crate) fn encode(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<
         // Encoding into a Vec fails only when the record passes the size limit.
         Error::invalid(format!("the session cannot be encoded: {error}"))
     })?;
-    if bytes.len() > MAX_RECORD_BYTES {
+    if bytes.len() > max_bytes {
         return Err(Error::invalid(format!(
-            "the encoded session is {} bytes, at most {MAX_RECORD_BYTES} are stored",
+            "the encoded session is {} bytes, at most {max_bytes} are stored",
             bytes.len()
         )));
     }
@@ -252,8 +257,67 @@ fn from_instant((secs, nanos): Instant) -> Result<SystemTime, String> {
         .ok_or_else(|| format!("a date of {secs} seconds from the epoch is out of range"))
 }
 
+/// The first byte of a `meta` entry written by this version of the crate.
+const META_V1: u8 = 1;
+
+/// The database's own small record: which layout it has and whether it was closed cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    /// The layout version (see `layout.rs`).
+    pub(crate) layout_version: u32,
+    /// `false` from the moment a process opens the database until it closes it cleanly.
+    pub(crate) clean_shutdown: bool,
+}
+
+/// Encodes the `meta` entry.
+pub(crate) fn encode_meta(meta: Meta) -> Vec<u8> {
+    let mut bytes = vec![META_V1];
+    // Two fixed fields into a Vec: encoding cannot fail.
+    bincode::serde::encode_into_std_write(meta, &mut bytes, config())
+        .expect("encoding two integers into a Vec cannot fail");
+    bytes
+}
+
+/// Decodes the `meta` entry.
+///
+/// # Errors
+/// [`Error::Corrupt`] (for the id `meta`) when the bytes are not a `meta` entry.
+pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
+    let corrupt = |reason: String| Error::Corrupt {
+        id: "meta".into(),
+        reason,
+    };
+    match bytes.split_first() {
+        Some((&META_V1, body)) => {
+            let (meta, read) = bincode::serde::decode_from_slice::<Meta, _>(body, config())
+                .map_err(|error| corrupt(format!("the meta entry does not decode: {error}")))?;
+            if read == body.len() {
+                Ok(meta)
+            } else {
+                Err(corrupt("bytes follow the meta entry".into()))
+            }
+        }
+        Some((version, _)) => Err(corrupt(format!("unknown meta format version {version}"))),
+        None => Err(corrupt("the meta entry is empty".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn meta_round_trips_and_rejects_damage() {
+        let meta = Meta {
+            layout_version: 1,
+            clean_shutdown: true,
+        };
+        assert_eq!(decode_meta(&encode_meta(meta)).unwrap(), meta);
+        assert!(decode_meta(&[]).is_err());
+        assert!(decode_meta(&[9, 1, 1]).is_err());
+        let mut long = encode_meta(meta);
+        long.push(0);
+        assert!(decode_meta(&long).is_err());
+    }
+
     use serde_json::json;
 
     use super::*;
@@ -280,7 +344,7 @@ mod tests {
     #[test]
     fn round_trips_every_field_exactly() {
         let session = full_session();
-        let bytes = encode(&session, Some(42)).unwrap();
+        let bytes = encode(&session, Some(42), MAX_RECORD_BYTES).unwrap();
         assert_eq!(bytes[0], FORMAT_V1);
         let record = decode(&session.id, &bytes).unwrap();
         assert_eq!(record.session, session);
@@ -290,7 +354,7 @@ mod tests {
     #[test]
     fn damaged_records_are_corrupt_not_panics() {
         let id = "x";
-        let bytes = encode(&full_session(), None).unwrap();
+        let bytes = encode(&full_session(), None, MAX_RECORD_BYTES).unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "empty"),
             (vec![9, 0, 0], "version 9"),
@@ -317,7 +381,7 @@ mod tests {
     fn oversized_sessions_are_invalid() {
         let mut session = full_session();
         session.state = "s".repeat(MAX_RECORD_BYTES);
-        let error = encode(&session, None).unwrap_err();
+        let error = encode(&session, None, MAX_RECORD_BYTES).unwrap_err();
         assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
     }
 }

@@ -1,46 +1,55 @@
 //! [`SledSessionStorage`]: a durable embedded store on sled.
 //!
-//! # Layout
-//!
-//! Three sled trees in one database directory:
-//!
-//! - `sessions`: session id → record. A record is one format-version byte and a bincode body
-//!   (see `codec.rs`) holding every field of the session and the deadline it is indexed under.
-//! - `by_shop`: `shop ++ 0x00 ++ id` → empty; `find_sessions_by_shop` is a prefix scan.
-//! - `by_expiry`: big-endian u64 deadline in epoch milliseconds `++ id` → empty; the sweeper
-//!   reads it from the start up to now.
-//!
-//! A store or delete changes all three trees in one sled transaction; an overwrite that changes
-//! the shop or the deadline removes the old index entries in the same transaction.
+//! How sled is used here, and why, is told once per hazard:
+//! - `layout.rs`: the trees and keys, and why records stay small (sled's blob files);
+//! - `writes.rs`: how a store or delete stays atomic without sled's transactions;
+//! - `budget.rs`: how far writers may run ahead of the disk (sled's I/O pool deadlock);
+//! - `flusher.rs`: group commit, the periodic flush and `fdatasync`;
+//! - `files.rs`: the `fsync`s sled does not do and the snapshot a crash leaves behind;
+//! - `repair.rs`: what an unclean shutdown can leave, and how open repairs it.
 
+mod budget;
 mod builder;
 mod callbacks;
 mod codec;
-mod flush;
+mod files;
+mod flusher;
+mod id_locks;
 mod index;
+mod layout;
+mod repair;
 mod stall;
 mod sweeper;
-mod ttl;
 mod verify;
+mod writes;
 
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use async_trait::async_trait;
-use sled::{
-    Transactional,
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
-};
 
 pub use self::{
     builder::{DEFAULT_CACHE_CAPACITY, FlushPolicy, SledSessionStorageBuilder},
+    repair::RepairReport,
     sweeper::{SweepReport, SweeperHandle},
     verify::{VerifyProblem, VerifyReport},
 };
-use self::{flush::GroupCommit, stall::StallWatchdog, ttl::TtlPolicy};
+use self::{
+    flusher::{Flusher, Ticket},
+    id_locks::IdLocks,
+    layout::Limits,
+    stall::StallWatchdog,
+};
+use crate::{
+    Clock, Error, Result, Session, SessionStorage,
+    storage::ttl::{self, TtlPolicy},
+};
 
 /// The record codec, for the fuzz targets and benchmarks (feature `unstable-internals`).
 #[cfg(feature = "unstable-internals")]
@@ -52,7 +61,7 @@ pub(crate) mod internals {
     /// # Errors
     /// As the store's own encoding: an oversized record or a date out of range.
     pub fn encode_record(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
-        super::codec::encode(session, deadline_ms)
+        super::codec::encode(session, deadline_ms, super::codec::MAX_RECORD_BYTES)
     }
 
     /// Decodes a record stored under `id` into the session and its deadline.
@@ -63,18 +72,13 @@ pub(crate) mod internals {
         super::codec::decode(id, bytes).map(|record| (record.session, record.deadline_ms))
     }
 }
-use crate::{Clock, Error, Result, Session, SessionStorage};
-
-/// How many ids one delete transaction takes, so that writers never wait behind one huge
-/// transaction.
-const DELETE_BATCH: usize = 1_000;
 
 /// Sessions in an embedded sled database: durable, indexed by shop, with expiry.
 ///
 /// Nothing else to run: a single-server app opens a directory and its sessions survive
-/// restarts. By default every store and delete resolves only once it is on disk
-/// ([`FlushPolicy::EveryWrite`], with group commit); see [`FlushPolicy`] for what that
-/// promises.
+/// restarts, crashes and power loss. By default every store and delete resolves only once it
+/// is on disk, `fdatasync` included ([`FlushPolicy::EveryWrite`], with group commit); see
+/// [`FlushPolicy`] for what each policy promises.
 ///
 /// # Time to live
 ///
@@ -92,10 +96,16 @@ const DELETE_BATCH: usize = 1_000;
 ///
 /// A second open of the same path fails at once with [`Error::Locked`]. A record that does not
 /// decode gives [`Error::Corrupt`] for its id only: every other session loads, and sweeps and
-/// finds skip it with a warning. [`verify`](Self::verify) checks records and indexes.
+/// finds skip it with a warning. The first open after a crash or power loss repairs the
+/// indexes ([`repair`](Self::repair)); [`verify`](Self::verify) checks records and indexes.
 ///
-/// Cloning is cheap; the clones share one database. It is closed when the last clone (and the
-/// last running sweep) is dropped.
+/// # Closing
+///
+/// Cloning is cheap; the clones share one database. [`close`](Self::close) flushes, marks the
+/// database cleanly closed, stops the background threads and reports any error; every clone
+/// then answers [`Error::Closed`]. Dropping the last clone does the same as a best effort,
+/// logging what fails. Either way the directory can be opened again once the last clone is
+/// gone.
 ///
 /// ```
 /// use shopify_session_storage::{Session, SessionStorage, SledSessionStorage};
@@ -106,7 +116,7 @@ const DELETE_BATCH: usize = 1_000;
 /// let storage = SledSessionStorage::open(&path)?;
 /// let session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
 /// storage.store_session(&session).await?; // on disk when this resolves
-/// drop(storage);
+/// storage.close().await?;
 ///
 /// let reopened = SledSessionStorage::open(&path)?;
 /// assert_eq!(reopened.load_session(&session.id).await?, Some(session));
@@ -118,30 +128,28 @@ pub struct SledSessionStorage {
 }
 
 struct Inner {
-    // Dropped first: stopping the flush thread flushes what is pending.
-    group_commit: Option<GroupCommit>,
-    // Watches the flush thread too, so it is stopped after it.
+    // Dropped first: its last flush runs while the trees are still open.
+    flusher: Flusher,
+    // Watches the flusher too, so it is stopped after it.
     watchdog: StallWatchdog,
     db: sled::Db,
     sessions: sled::Tree,
     by_shop: sled::Tree,
     by_expiry: sled::Tree,
+    locks: IdLocks,
+    limits: Limits,
+    /// Budget units one single-key write may cost at most (see `budget.rs`).
+    op_units: u64,
     ttl: TtlPolicy,
     clock: Arc<dyn Clock>,
     path: PathBuf,
     flush_policy: FlushPolicy,
+    /// Set once open has finished and marked the database in use: only then does closing mark
+    /// it clean (an open that failed half-way leaves it for the next open to repair).
+    serving: AtomicBool,
+    /// Set once the database was closed, by [`SledSessionStorage::close`] or on drop.
+    closed: AtomicBool,
 }
-
-/// What a transaction found of a record it replaced or removed.
-enum Previous {
-    None,
-    Indexed,
-    /// The old record did not decode, so its index entries could not be named; they are
-    /// purged after the transaction.
-    Corrupt,
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
 
 impl SledSessionStorage {
     /// Opens (or creates) the database at `path` with the default settings.
@@ -163,24 +171,32 @@ impl SledSessionStorage {
         flush_policy: FlushPolicy,
         ttl: TtlPolicy,
         clock: Arc<dyn Clock>,
+        limits: Limits,
     ) -> Result<Self> {
         let watchdog = StallWatchdog::start()?;
-        let group_commit = match flush_policy {
-            FlushPolicy::EveryWrite => Some(GroupCommit::start(db.clone(), watchdog.tracker())?),
-            FlushPolicy::Periodic(_) => None,
-        };
+        let flusher = Flusher::start(
+            db.clone(),
+            files::open_log_file(&path)?,
+            flush_policy,
+            watchdog.tracker(),
+        )?;
         Ok(SledSessionStorage {
             inner: Arc::new(Inner {
-                group_commit,
+                flusher,
                 watchdog,
                 sessions: db.open_tree("sessions")?,
                 by_shop: db.open_tree("by_shop")?,
                 by_expiry: db.open_tree("by_expiry")?,
                 db,
+                locks: IdLocks::new(),
+                op_units: budget::units_per_write(limits),
+                limits,
                 ttl,
                 clock,
                 path,
                 flush_policy,
+                serving: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -189,6 +205,14 @@ impl SledSessionStorage {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The largest encoded session this database stores; a larger one is rejected as
+    /// [`Error::InvalidSession`]. 16 KiB for databases created by this version, 6 KiB for those
+    /// created by version 0.1 (sled fixes their log segment size; see the crate's README).
+    #[must_use]
+    pub fn max_record_bytes(&self) -> usize {
+        self.inner.limits.max_record_bytes
     }
 
     /// The number of stored records, expired ones that no sweep has removed yet included.
@@ -212,36 +236,45 @@ impl SledSessionStorage {
         Ok(self.inner.db.size_on_disk()?)
     }
 
-    /// Flushes every write so far to disk, whatever the [`FlushPolicy`].
+    /// Waits until every write so far is on disk (`fdatasync` included), whatever the
+    /// [`FlushPolicy`].
     ///
     /// # Errors
-    /// [`Error::Storage`] when the flush fails.
+    /// [`Error::Storage`] or [`Error::Io`] when a flush failed (see [`FlushPolicy`]).
     pub async fn flush(&self) -> Result<()> {
-        // sled's own `flush_async` was seen to never resolve under load here; its blocking
-        // flush on the blocking pool is the dependable equivalent.
-        let storage = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _tracked = storage.inner.watchdog.track();
-            storage.inner.db.flush()
-        })
-        .await
-        .map_err(|_| Error::Background("the flush task failed"))??;
-        Ok(())
+        let ticket = self.inner.flusher.current_ticket();
+        self.inner.flusher.wait_durable(ticket).await
     }
 
-    /// How many times writes to this storage made no progress for 30 s: the sign of sled
-    /// 0.34.7's internal deadlock (see [`FlushPolicy`]). Each is also logged as an error.
-    /// 0 in a healthy process; worth exporting as a metric and alerting on.
+    /// Flushes, marks the database cleanly closed (so the next open needs no repair), stops
+    /// the flush thread and reports what failed. Every clone of this storage answers
+    /// [`Error::Closed`] afterwards; the directory can be opened again once the last clone is
+    /// dropped.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] or [`Error::Io`] when the last flush failed; [`Error::Closed`] when
+    /// the storage was closed already.
+    pub async fn close(self) -> Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.shut_down())
+            .await
+            .map_err(|_| Error::Background("the close task failed"))?
+    }
+
+    /// How many times writes to this storage made no progress for 30 s, each also logged as
+    /// an error. 0 in a healthy process; worth exporting as a metric and alerting on. The
+    /// engine is used so that sled's known deadlock cannot happen (see the crate's README),
+    /// so a stall here means a disk that stopped answering, or a bug.
     #[must_use]
     pub fn sled_stalls_detected(&self) -> u64 {
         self.inner.watchdog.stalls()
     }
 
-    /// Resolves when this storage's write is as durable as its [`FlushPolicy`] promises.
-    async fn settle(&self) -> Result<()> {
-        match &self.inner.group_commit {
-            Some(group_commit) => group_commit.wait_durable().await,
-            None => Ok(()),
+    /// Resolves when the write of `ticket` is as durable as the [`FlushPolicy`] promises.
+    async fn settle(&self, ticket: Ticket) -> Result<()> {
+        match self.inner.flush_policy {
+            FlushPolicy::EveryWrite => self.inner.flusher.wait_durable(ticket).await,
+            FlushPolicy::Periodic(_) => Ok(()),
         }
     }
 
@@ -251,144 +284,49 @@ impl SledSessionStorage {
 
     /// Loads a record whatever its deadline.
     fn get_record(&self, id: &str) -> Result<Option<codec::Record>> {
-        self.inner
-            .sessions
+        self.inner.get_record(id)
+    }
+}
+
+impl Inner {
+    fn get_record(&self, id: &str) -> Result<Option<codec::Record>> {
+        self.sessions
             .get(id.as_bytes())?
             .map(|bytes| codec::decode(id, &bytes))
             .transpose()
     }
 
-    fn transaction<T>(
-        &self,
-        body: impl Fn(&TransactionalTree, &TransactionalTree, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T> {
-        let inner = &*self.inner;
-        let _tracked = inner.watchdog.track();
-        (&inner.sessions, &inner.by_shop, &inner.by_expiry)
-            .transaction(|(sessions, by_shop, by_expiry)| body(sessions, by_shop, by_expiry))
-            .map_err(|error| match error {
-                TransactionError::Abort(error) => error,
-                TransactionError::Storage(error) => Error::Storage(error),
-            })
+    /// Marks the database cleanly closed and stops the flusher, once.
+    fn shut_down(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        let marked = if self.serving.load(Ordering::Acquire) {
+            repair::mark_shutdown(self, true)
+        } else {
+            Ok(())
+        };
+        let closed = self.flusher.close_blocking();
+        marked.and(closed)
     }
+}
 
-    /// Removes every index entry of `id` except `keep`: the repair after a corrupt record was
-    /// replaced or deleted, whose old entries could not be named. Scans both index trees, which
-    /// is acceptable on this rare path only.
-    fn purge_index_entries(&self, id: &str, keep: &[&[u8]]) -> Result<()> {
-        let inner = &*self.inner;
-        let _tracked = inner.watchdog.track();
-        for item in inner.by_shop.iter().keys() {
-            let key = item?;
-            let names_id = index::split_shop_key(&key).is_some_and(|(_, entry)| entry == id);
-            if names_id && !keep.contains(&key.as_ref()) {
-                inner.by_shop.remove(&key)?;
+impl Drop for Inner {
+    fn drop(&mut self) {
+        match self.shut_down() {
+            Ok(()) | Err(Error::Closed) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "closing the session database failed");
             }
         }
-        for item in inner.by_expiry.iter().keys() {
-            let key = item?;
-            let names_id = index::split_expiry_key(&key).is_some_and(|(_, entry)| entry == id);
-            if names_id && !keep.contains(&key.as_ref()) {
-                inner.by_expiry.remove(&key)?;
-            }
-        }
-        tracing::warn!(
-            id,
-            "replaced or deleted a corrupt session record and purged its index entries"
-        );
-        Ok(())
     }
-}
-
-/// The index keys of one record.
-struct IndexKeys {
-    shop: Vec<u8>,
-    expiry: Option<Vec<u8>>,
-}
-
-impl IndexKeys {
-    fn of(shop: &str, deadline_ms: Option<u64>, id: &str) -> Self {
-        IndexKeys {
-            shop: index::shop_key(shop, id),
-            expiry: deadline_ms.map(|deadline| index::expiry_key(deadline, id)),
-        }
-    }
-
-    /// The keys of the record `bytes` stored under `id`; `None` when it does not decode.
-    fn of_record(id: &str, bytes: &[u8]) -> Option<Self> {
-        let record = codec::decode(id, bytes).ok()?;
-        Some(Self::of(&record.session.shop, record.deadline_ms, id))
-    }
-}
-
-/// Moves a record's index entries from `old` to `new` inside a transaction, writing only the
-/// entries that change: an upsert that keeps its shop and deadline touches no index.
-fn reindex(
-    by_shop: &TransactionalTree,
-    by_expiry: &TransactionalTree,
-    old: Option<&IndexKeys>,
-    new: &IndexKeys,
-) -> TxResult<()> {
-    if old.map(|old| &old.shop) != Some(&new.shop) {
-        if let Some(old) = old {
-            by_shop.remove(old.shop.as_slice())?;
-        }
-        by_shop.insert(new.shop.as_slice(), &[])?;
-    }
-    if old.map(|old| &old.expiry) != Some(&new.expiry) {
-        if let Some(old_expiry) = old.and_then(|old| old.expiry.as_ref()) {
-            by_expiry.remove(old_expiry.as_slice())?;
-        }
-        if let Some(new_expiry) = &new.expiry {
-            by_expiry.insert(new_expiry.as_slice(), &[])?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes the index entries of the record `old` (stored under `id`), inside a transaction.
-fn unindex(
-    by_shop: &TransactionalTree,
-    by_expiry: &TransactionalTree,
-    id: &str,
-    old: &[u8],
-) -> TxResult<Previous> {
-    let Some(old) = IndexKeys::of_record(id, old) else {
-        return Ok(Previous::Corrupt);
-    };
-    by_shop.remove(old.shop)?;
-    if let Some(expiry) = old.expiry {
-        by_expiry.remove(expiry)?;
-    }
-    Ok(Previous::Indexed)
 }
 
 #[async_trait]
 impl SessionStorage for SledSessionStorage {
     async fn store_session(&self, session: &Session) -> Result<bool> {
-        session.validate()?;
-        let deadline = self.inner.ttl.deadline_ms(session, self.inner.clock.now());
-        let record = codec::encode(session, deadline)?;
-        let keys = IndexKeys::of(&session.shop, deadline, &session.id);
-
-        let previous = self.transaction(|sessions, by_shop, by_expiry| {
-            let (previous, old_keys) =
-                match sessions.insert(session.id.as_bytes(), record.as_slice())? {
-                    None => (Previous::None, None),
-                    Some(old) => match IndexKeys::of_record(&session.id, &old) {
-                        Some(old_keys) => (Previous::Indexed, Some(old_keys)),
-                        None => (Previous::Corrupt, None),
-                    },
-                };
-            reindex(by_shop, by_expiry, old_keys.as_ref(), &keys)?;
-            Ok(previous)
-        })?;
-        if let Previous::Corrupt = previous {
-            let mut keep = vec![keys.shop.as_slice()];
-            keep.extend(keys.expiry.as_deref());
-            self.purge_index_entries(&session.id, &keep)?;
-        }
-        self.settle().await?;
+        let ticket = self.store(session).await?;
+        self.settle(ticket).await?;
         Ok(true)
     }
 
@@ -401,30 +339,20 @@ impl SessionStorage for SledSessionStorage {
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool> {
-        self.delete_sessions(std::slice::from_ref(&id.to_string()))
-            .await
+        let ticket = self.delete(id).await?;
+        self.settle(ticket).await?;
+        Ok(true)
     }
 
     async fn delete_sessions(&self, ids: &[String]) -> Result<bool> {
-        for batch in ids.chunks(DELETE_BATCH) {
-            let corrupt = self.transaction(|sessions, by_shop, by_expiry| {
-                let mut corrupt = Vec::new();
-                for id in batch {
-                    if let Some(old) = sessions.remove(id.as_bytes())? {
-                        if let Previous::Corrupt = unindex(by_shop, by_expiry, id, &old)? {
-                            corrupt.push(id.as_str());
-                        }
-                    }
-                }
-                Ok(corrupt)
-            })?;
-            for id in corrupt {
-                self.purge_index_entries(id, &[])?;
-            }
+        let mut newest = None;
+        for id in ids {
+            newest = Some(self.delete(id).await?);
         }
-        // Even when nothing was removed here, a concurrent delete of the same id may still be
-        // waiting for its flush: "gone" is only promised once that flush is done too.
-        self.settle().await?;
+        if let Some(ticket) = newest {
+            // Windows are flushed in order: the last one's flush covers all earlier ones.
+            self.settle(ticket).await?;
+        }
         Ok(true)
     }
 
@@ -448,7 +376,7 @@ impl SessionStorage for SledSessionStorage {
                 {
                     found.push(record.session);
                 }
-                // Expired, or a stale entry that a concurrent write is about to remove.
+                // Expired, or a stale entry (see `writes.rs`): skipped, never trusted.
                 Ok(_) => {}
                 Err(Error::Corrupt { id, reason }) => {
                     tracing::warn!(%id, %reason, "find_sessions_by_shop skipped a corrupt session record");
@@ -467,6 +395,7 @@ impl fmt::Debug for SledSessionStorage {
             .field("flush_policy", &self.inner.flush_policy)
             .field("retention", &self.inner.ttl.retention)
             .field("offline_ttl", &self.inner.ttl.offline_ttl)
+            .field("max_record_bytes", &self.inner.limits.max_record_bytes)
             .finish_non_exhaustive()
     }
 }

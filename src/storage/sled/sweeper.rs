@@ -9,12 +9,12 @@ use std::{
 use sled::IVec;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{Inner, SledSessionStorage, codec, index};
-use crate::Result;
+use super::{Inner, SledSessionStorage, index};
+use crate::{Error, Result, storage::ttl};
 
-/// How many expired sessions one sweep transaction removes, so that writers never wait behind
-/// one huge transaction.
-const SWEEP_BATCH: usize = 1_000;
+/// How many expiry entries one step of a sweep handles before it yields to other tasks: about
+/// a millisecond of sled calls.
+const SWEEP_STEP: usize = 64;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,21 +32,23 @@ pub struct SweepReport {
     pub elapsed: Duration,
 }
 
-/// What one batch did, recomputed if sled retries the transaction.
-#[derive(Default)]
-struct BatchOutcome {
-    removed: usize,
-    stale: usize,
-    corrupt: Vec<(String, String)>,
+/// What the sweep did with one expiry entry.
+enum Swept {
+    Removed,
+    Stale,
+    Corrupt(String),
 }
 
 impl SledSessionStorage {
     /// Removes every session whose deadline has passed.
     ///
-    /// Walks the expiry index from its start up to now, in transactions of at most 1,000
-    /// sessions, so its cost grows with the number of expired sessions, not with the store.
-    /// Records that do not decode are skipped, logged and counted. This blocks on sled; from
-    /// async code call it through `spawn_blocking`, or use [`spawn_sweeper`](Self::spawn_sweeper).
+    /// Walks the expiry index from its start up to now, so its cost grows with the number of
+    /// expired sessions, not with the store. Each entry is judged under its id's lock against
+    /// the record as it is then (see `writes.rs`), so a session stored again a moment ago is
+    /// never removed. The work runs on the calling task in steps of 64 entries, each about a
+    /// millisecond of sled calls, with a yield to the runtime between steps, so a sweep never
+    /// holds a tokio worker for long. Records that do not decode are skipped, logged and
+    /// counted.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) when sled fails; what was removed before stays
@@ -66,40 +68,45 @@ impl SledSessionStorage {
     ///
     /// clock.advance(Duration::from_secs(61));
     /// assert_eq!(storage.load_session(&session.id).await?, None); // expired at once
-    /// assert_eq!(storage.sweep_expired()?.removed, 1);            // and now removed
+    /// assert_eq!(storage.sweep_expired().await?.removed, 1);      // and now removed
     /// # Ok(()) }
     /// ```
-    pub fn sweep_expired(&self) -> Result<SweepReport> {
+    pub async fn sweep_expired(&self) -> Result<SweepReport> {
         let started = Instant::now();
-        let end = index::first_live_expiry_key(self.now_ms());
+        let now_ms = self.now_ms();
+        let end = index::first_live_expiry_key(now_ms);
         let mut report = SweepReport::default();
         let mut start: Vec<u8> = Vec::new();
         loop {
-            let batch = self
+            let step = self
                 .inner
                 .by_expiry
                 .range(start.as_slice()..end.as_slice())
                 .keys()
-                .take(SWEEP_BATCH)
+                .take(SWEEP_STEP)
                 .collect::<Result<Vec<IVec>, _>>()?;
-            let Some(last) = batch.last() else { break };
-            // The next batch starts just after this one's last key (corrupt records keep
-            // their entries, so starting over from the beginning could loop).
+            let Some(last) = step.last() else { break };
+            // The next step starts just after this one's last key (corrupt records keep their
+            // entries, so starting over from the beginning could loop).
             start.clear();
             start.extend_from_slice(last);
             start.push(0);
 
-            let outcome = self.sweep_batch(&batch)?;
-            report.examined += batch.len();
-            report.removed += outcome.removed;
-            report.stale_entries_removed += outcome.stale;
-            report.corrupt_skipped += outcome.corrupt.len();
-            for (id, reason) in outcome.corrupt {
-                tracing::warn!(%id, %reason, "sweep skipped a corrupt session record");
+            for key in &step {
+                report.examined += 1;
+                match self.sweep_entry(key, now_ms).await? {
+                    Swept::Removed => report.removed += 1,
+                    Swept::Stale => report.stale_entries_removed += 1,
+                    Swept::Corrupt(reason) => {
+                        report.corrupt_skipped += 1;
+                        tracing::warn!(%reason, "sweep skipped a corrupt session record");
+                    }
+                }
             }
-            if batch.len() < SWEEP_BATCH {
+            if step.len() < SWEEP_STEP {
                 break;
             }
+            tokio::task::yield_now().await;
         }
         report.elapsed = started.elapsed();
         if report.removed > 0 || report.corrupt_skipped > 0 {
@@ -108,40 +115,42 @@ impl SledSessionStorage {
         Ok(report)
     }
 
-    fn sweep_batch(&self, batch: &[IVec]) -> Result<BatchOutcome> {
-        self.transaction(|sessions, by_shop, by_expiry| {
-            let mut outcome = BatchOutcome::default();
-            for key in batch {
+    /// Removes the session of one expiry entry if, under its id's lock, its record still has
+    /// that deadline; removes the entry alone if it is stale.
+    async fn sweep_entry(&self, key: &[u8], now_ms: u64) -> Result<Swept> {
+        let inner = &*self.inner;
+        let (swept, _) = inner
+            .flusher
+            .write(3 * inner.op_units, || {
+                let _tracked = inner.watchdog.track();
                 let Some((deadline, id)) = index::split_expiry_key(key) else {
-                    by_expiry.remove(key)?;
-                    outcome.stale += 1;
-                    continue;
+                    inner.by_expiry.remove(key)?;
+                    return Ok((Swept::Stale, inner.op_units));
                 };
-                let record = match sessions.get(id.as_bytes())? {
-                    None => None,
-                    Some(bytes) => match codec::decode(id, &bytes) {
-                        Ok(record) => Some(record),
-                        Err(error) => {
-                            outcome.corrupt.push((id.to_string(), error.to_string()));
-                            continue;
-                        }
-                    },
-                };
-                match record {
-                    Some(record) if record.deadline_ms == Some(deadline) => {
-                        sessions.remove(id.as_bytes())?;
-                        by_shop.remove(index::shop_key(&record.session.shop, id))?;
-                        by_expiry.remove(key)?;
-                        outcome.removed += 1;
+                let _lock = inner.locks.lock(id);
+                match inner.get_record(id) {
+                    Ok(Some(record))
+                        if record.deadline_ms == Some(deadline)
+                            && ttl::is_expired(record.deadline_ms, now_ms) =>
+                    {
+                        // The record first, as a delete does (see `writes.rs`).
+                        inner.sessions.remove(id.as_bytes())?;
+                        inner
+                            .by_shop
+                            .remove(index::shop_key(&record.session.shop, id))?;
+                        inner.by_expiry.remove(key)?;
+                        Ok((Swept::Removed, 3 * inner.op_units))
                     }
-                    _ => {
-                        by_expiry.remove(key)?;
-                        outcome.stale += 1;
+                    Ok(_) => {
+                        inner.by_expiry.remove(key)?;
+                        Ok((Swept::Stale, inner.op_units))
                     }
+                    Err(Error::Corrupt { reason, .. }) => Ok((Swept::Corrupt(reason), 0)),
+                    Err(error) => Err(error),
                 }
-            }
-            Ok(outcome)
-        })
+            })
+            .await?;
+        Ok(swept)
     }
 
     /// Starts a tokio task that calls [`sweep_expired`](Self::sweep_expired) every `every`
@@ -176,10 +185,9 @@ async fn sweep_loop(storage: Weak<Inner>, every: Duration, mut stopped: oneshot:
             return;
         };
         let storage = SledSessionStorage { inner };
-        match tokio::task::spawn_blocking(move || storage.sweep_expired()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::error!(error = %error, "sweeping expired sessions failed"),
-            Err(error) => tracing::error!(error = %error, "the sweep task failed"),
+        match storage.sweep_expired().await {
+            Ok(_) | Err(Error::Closed) => {}
+            Err(error) => tracing::error!(error = %error, "sweeping expired sessions failed"),
         }
     }
 }

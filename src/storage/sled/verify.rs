@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{SledSessionStorage, codec, index};
+use super::{Inner, SledSessionStorage, codec, index};
 use crate::Result;
 
 /// One thing [`SledSessionStorage::verify`] found wrong.
@@ -17,29 +17,34 @@ pub enum VerifyProblem {
         /// Why it does not decode.
         reason: String,
     },
-    /// A record has no `by_shop` entry.
+    /// A record has no `by_shop` entry: its session would not be found by its shop. Never
+    /// left by a write cut short; [`repair`](super::SledSessionStorage::repair) rebuilds it.
     MissingShopEntry {
         /// The session.
         id: String,
         /// Its shop.
         shop: String,
     },
-    /// A record with a deadline has no `by_expiry` entry.
+    /// A record with a deadline has no `by_expiry` entry: no sweep would remove it.
+    /// [`repair`](super::SledSessionStorage::repair) rebuilds it.
     MissingExpiryEntry {
         /// The session.
         id: String,
         /// Its deadline, epoch milliseconds.
         deadline_ms: u64,
     },
-    /// A `by_shop` entry names a record that is missing or belongs to another shop.
-    DanglingShopEntry {
+    /// A `by_shop` entry names a record that is missing or belongs to another shop: a
+    /// harmless leftover of a write cut short (see [`VerifyReport::is_sound`]), which finds
+    /// skip and [`repair`](super::SledSessionStorage::repair) removes.
+    StaleShopEntry {
         /// The shop of the entry.
         shop: String,
         /// The id of the entry.
         id: String,
     },
-    /// A `by_expiry` entry names a record that is missing or has another deadline.
-    DanglingExpiryEntry {
+    /// A `by_expiry` entry names a record that is missing or has another deadline: a harmless
+    /// leftover, which sweeps remove.
+    StaleExpiryEntry {
         /// The deadline of the entry.
         deadline_ms: u64,
         /// The id of the entry.
@@ -69,13 +74,16 @@ impl fmt::Display for VerifyProblem {
                     "record {id:?} has no by_expiry entry for deadline {deadline_ms}"
                 )
             }
-            VerifyProblem::DanglingShopEntry { shop, id } => {
-                write!(f, "by_shop entry ({shop:?}, {id:?}) has no matching record")
-            }
-            VerifyProblem::DanglingExpiryEntry { deadline_ms, id } => {
+            VerifyProblem::StaleShopEntry { shop, id } => {
                 write!(
                     f,
-                    "by_expiry entry ({deadline_ms}, {id:?}) has no matching record"
+                    "stale by_shop entry ({shop:?}, {id:?}): no matching record"
+                )
+            }
+            VerifyProblem::StaleExpiryEntry { deadline_ms, id } => {
+                write!(
+                    f,
+                    "stale by_expiry entry ({deadline_ms}, {id:?}): no matching record"
                 )
             }
             VerifyProblem::MalformedIndexKey { tree, key } => {
@@ -96,10 +104,23 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// Whether nothing is wrong.
+    /// Whether nothing at all is wrong, stale entries included.
     #[must_use]
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// Whether every session is served correctly: no corrupt record, no missing index entry,
+    /// no malformed key. Stale entries, the harmless leftovers of writes cut short, are
+    /// allowed.
+    #[must_use]
+    pub fn is_sound(&self) -> bool {
+        self.problems.iter().all(|problem| {
+            matches!(
+                problem,
+                VerifyProblem::StaleShopEntry { .. } | VerifyProblem::StaleExpiryEntry { .. }
+            )
+        })
     }
 }
 
@@ -120,28 +141,42 @@ impl fmt::Display for VerifyReport {
 
 impl SledSessionStorage {
     /// Checks the whole store: every record decodes, every record has its index entries, and
-    /// every index entry points at a record that agrees with it. Reads everything; meant for
-    /// operators and tests, not for a request path. Run it while no one writes, or concurrent
-    /// writes may show up as passing disagreements.
+    /// every index entry points at a record that agrees with it. Each record is checked under
+    /// its id's lock, so concurrent writes never show up as missing entries (a write under way
+    /// can show up as a stale one). Reads everything, on tokio's blocking pool; meant for
+    /// operators and tests, not for a request path.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) when sled fails; problems with the data are
     /// in the report, not errors.
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// let storage = shopify_session_storage::SledSessionStorage::open(dir.path().join("db"))?;
-    /// assert!(storage.verify()?.is_clean());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// assert!(storage.verify().await?.is_clean());
+    /// # Ok(()) }
     /// ```
-    pub fn verify(&self) -> Result<VerifyReport> {
-        let inner = &*self.inner;
-        let mut report = VerifyReport::default();
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.verify_blocking())
+            .await
+            .map_err(|_| crate::Error::Background("the verify task failed"))?
+    }
+}
 
-        for item in &inner.sessions {
-            let (key, bytes) = item?;
-            report.records += 1;
+impl Inner {
+    pub(super) fn verify_blocking(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        for item in self.sessions.iter().keys() {
+            let key = item?;
             let id = String::from_utf8_lossy(&key).into_owned();
+            let _lock = self.locks.lock(&id);
+            // Read again under the lock: the record may have changed or gone since the scan.
+            let Some(bytes) = self.sessions.get(&key)? else {
+                continue;
+            };
+            report.records += 1;
             let record = match codec::decode(&id, &bytes) {
                 Ok(record) => record,
                 Err(error) => {
@@ -153,26 +188,10 @@ impl SledSessionStorage {
                     continue;
                 }
             };
-            let shop = record.session.shop;
-            if !inner.by_shop.contains_key(index::shop_key(&shop, &id))? {
-                report.problems.push(VerifyProblem::MissingShopEntry {
-                    id: id.clone(),
-                    shop,
-                });
-            }
-            if let Some(deadline_ms) = record.deadline_ms {
-                if !inner
-                    .by_expiry
-                    .contains_key(index::expiry_key(deadline_ms, &id))?
-                {
-                    report
-                        .problems
-                        .push(VerifyProblem::MissingExpiryEntry { id, deadline_ms });
-                }
-            }
+            report.problems.extend(self.missing_entries(&id, &record)?);
         }
 
-        for item in inner.by_shop.iter().keys() {
+        for item in self.by_shop.iter().keys() {
             let key = item?;
             let Some((shop, id)) = index::split_shop_key(&key) else {
                 report.problems.push(VerifyProblem::MalformedIndexKey {
@@ -181,16 +200,15 @@ impl SledSessionStorage {
                 });
                 continue;
             };
-            let agrees = self.index_entry_agrees(id, |record| record.session.shop == shop)?;
-            if !agrees {
-                report.problems.push(VerifyProblem::DanglingShopEntry {
+            if !self.index_entry_agrees(id, |record| record.session.shop == shop)? {
+                report.problems.push(VerifyProblem::StaleShopEntry {
                     shop: shop.to_string(),
                     id: id.to_string(),
                 });
             }
         }
 
-        for item in inner.by_expiry.iter().keys() {
+        for item in self.by_expiry.iter().keys() {
             let key = item?;
             let Some((deadline_ms, id)) = index::split_expiry_key(&key) else {
                 report.problems.push(VerifyProblem::MalformedIndexKey {
@@ -199,10 +217,8 @@ impl SledSessionStorage {
                 });
                 continue;
             };
-            let agrees =
-                self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline_ms))?;
-            if !agrees {
-                report.problems.push(VerifyProblem::DanglingExpiryEntry {
+            if !self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline_ms))? {
+                report.problems.push(VerifyProblem::StaleExpiryEntry {
                     deadline_ms,
                     id: id.to_string(),
                 });
@@ -211,9 +227,44 @@ impl SledSessionStorage {
         Ok(report)
     }
 
-    /// Whether the record an index entry names exists and passes `check`. An entry naming a
-    /// corrupt record counts as agreeing: that record is reported once, as corrupt.
-    fn index_entry_agrees(&self, id: &str, check: impl Fn(&codec::Record) -> bool) -> Result<bool> {
+    /// The index entries `record` (stored under `id`) should have and has not. Call under the
+    /// id's lock.
+    pub(super) fn missing_entries(
+        &self,
+        id: &str,
+        record: &codec::Record,
+    ) -> Result<Vec<VerifyProblem>> {
+        let mut missing = Vec::new();
+        let shop = &record.session.shop;
+        if !self.by_shop.contains_key(index::shop_key(shop, id))? {
+            missing.push(VerifyProblem::MissingShopEntry {
+                id: id.to_string(),
+                shop: shop.clone(),
+            });
+        }
+        if let Some(deadline_ms) = record.deadline_ms {
+            if !self
+                .by_expiry
+                .contains_key(index::expiry_key(deadline_ms, id))?
+            {
+                missing.push(VerifyProblem::MissingExpiryEntry {
+                    id: id.to_string(),
+                    deadline_ms,
+                });
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Whether the record an index entry names exists and passes `check`, read under the id's
+    /// lock. An entry naming a corrupt record counts as agreeing: that record is reported once,
+    /// as corrupt.
+    pub(super) fn index_entry_agrees(
+        &self,
+        id: &str,
+        check: impl Fn(&codec::Record) -> bool,
+    ) -> Result<bool> {
+        let _lock = self.locks.lock(id);
         match self.get_record(id) {
             Ok(Some(record)) => Ok(check(&record)),
             Ok(None) => Ok(false),

@@ -1,0 +1,129 @@
+//! The database directory on disk: creating it privately, clearing what a crash leaves behind
+//! that sled cannot open, and the `fsync`s sled does not do.
+//!
+//! sled writes its `conf` file without an `fsync` (`config.rs:666-682`) and renames its
+//! snapshot into place without syncing the directory (`snapshot.rs:561`); both are synced here.
+//! A crash while sled writes a snapshot during open leaves `snap.*.generating`, which sled
+//! then reads as the newest snapshot and fails on (`config.rs:838` filters only
+//! `.in___motion`; `snapshot.rs:458-492`; sled issues #1527 and #1533): it is removed before
+//! opening, and sled falls back to the previous snapshot and the log.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use crate::{Error, Result};
+
+/// The log file in the directory (`config.rs:262-264`): the file sled locks and flushes.
+const LOG_FILE: &str = "db";
+/// sled's settings file, written once at creation (`config.rs:266-268`).
+const CONF_FILE: &str = "conf";
+
+/// What is known of the directory before sled opens it.
+pub(crate) struct Prepared {
+    /// Whether sled will create a new database here.
+    pub(crate) new: bool,
+    /// The segment size an existing database was created with.
+    pub(crate) segment_size: Option<usize>,
+}
+
+/// Creates the directory (owner-only: sessions hold access tokens), removes leftover
+/// `snap.*.generating` files and reads an existing database's segment size.
+pub(crate) fn prepare(path: &Path) -> Result<Prepared> {
+    create_private_dir(path)?;
+    let entries =
+        std::fs::read_dir(path).map_err(|source| io_error("cannot list", path, source))?;
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error("cannot list", path, source))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let file = entry.path();
+            std::fs::remove_file(&file).map_err(|source| {
+                io_error("cannot remove the unfinished snapshot", &file, source)
+            })?;
+            tracing::warn!(file = %file.display(), "removed an unfinished sled snapshot left by a crash");
+        }
+    }
+    let conf = path.join(CONF_FILE);
+    let segment_size = match std::fs::read(&conf) {
+        Ok(bytes) => Some(segment_size_in_conf(&bytes).ok_or_else(|| Error::Corrupt {
+            id: conf.display().to_string(),
+            reason: "sled's conf file names no segment_size".into(),
+        })?),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => return Err(io_error("cannot read", &conf, source)),
+    };
+    Ok(Prepared {
+        new: segment_size.is_none(),
+        segment_size,
+    })
+}
+
+/// Makes what sled created or renamed durable: after creating a database its `conf`, the
+/// directory and the directory's parent; after every open the directory.
+pub(crate) fn sync_after_open(path: &Path, created: bool) -> Result<()> {
+    if created {
+        sync(&path.join(CONF_FILE))?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            sync(parent)?;
+        }
+    }
+    sync(path)
+}
+
+/// A second handle on the log file, for `fdatasync` after each flush.
+pub(crate) fn open_log_file(path: &Path) -> Result<File> {
+    let file = path.join(LOG_FILE);
+    File::open(&file).map_err(|source| io_error("cannot open", &file, source))
+}
+
+/// sled's `conf` is lines of `name: value` followed by a CRC (`config.rs:42-60`).
+fn segment_size_in_conf(bytes: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find_map(|line| line.strip_prefix("segment_size: "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+fn sync(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| io_error("cannot sync", path, source))
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(path)
+        .map_err(|source| io_error("cannot create the session database directory", path, source))
+}
+
+fn io_error(what: &str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("{what} {}", PathBuf::from(path).display()),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_segment_size_of_sleds_conf() {
+        let conf = b"segment_size: 524288\nuse_compression: false\nversion: 0.34\n\x01\x02\x03\x04";
+        assert_eq!(segment_size_in_conf(conf), Some(524_288));
+        assert_eq!(segment_size_in_conf(b"version: 0.34\n"), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! What an unclean shutdown can leave, and how open repairs it.
+//!
+//! The write order of `writes.rs` leaves only stale entries behind a write cut short, *if*
+//! sled recovers a prefix of its log. It does not always: a log message whose blob file is
+//! missing is skipped and later ones are applied (sled `pagecache/logger.rs:812-820`,
+//! `iterator.rs:156-163`), and a corrupt message below the first tear drops the rest of its
+//! segment while replay goes on with the next (`iterator.rs:129-149`). A record can then come
+//! back without its index entries. So the database keeps a clean-shutdown marker in its `meta`
+//! entry: cleared (durably) when a process opens it, set when it is closed or dropped. The
+//! first open that finds it cleared, or finds no `meta` entry (a database of version 0.1, or a
+//! crash during the first open), runs [`SledSessionStorage::repair`] before serving: it reads
+//! every record and index entry once, rebuilds missing entries from the records and removes
+//! stale ones. Its cost is in BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    Inner, SledSessionStorage,
+    codec::{self, Meta},
+    index,
+    layout::LAYOUT_VERSION,
+    verify::VerifyProblem,
+};
+use crate::{Error, Result};
+
+/// The key of the `meta` entry in sled's default tree.
+const META_KEY: &[u8] = b"meta";
+
+/// What [`SledSessionStorage::repair`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Records read.
+    pub records: usize,
+    /// Records that do not decode, left in place (each logged as a warning).
+    pub corrupt: usize,
+    /// Index entries rebuilt because their record had none.
+    pub missing_rebuilt: usize,
+    /// Stale or malformed index entries removed.
+    pub stale_removed: usize,
+    /// How long the repair took.
+    pub elapsed: Duration,
+}
+
+impl SledSessionStorage {
+    /// Makes the indexes agree with the records: rebuilds every missing index entry and removes
+    /// every stale one. Each record is judged under its id's lock, so it is safe while the
+    /// store is in use. Open runs it by itself after an unclean shutdown; an operator can run
+    /// it any time. Reads everything, on tokio's blocking pool.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when sled fails; what was repaired before stays repaired.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let storage = shopify_session_storage::SledSessionStorage::open(dir.path().join("db"))?;
+    /// let report = storage.repair().await?;
+    /// assert_eq!(report.missing_rebuilt + report.stale_removed, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn repair(&self) -> Result<RepairReport> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.repair_blocking())
+            .await
+            .map_err(|_| Error::Background("the repair task failed"))?
+    }
+}
+
+impl Inner {
+    pub(super) fn repair_blocking(&self) -> Result<RepairReport> {
+        let started = Instant::now();
+        let mut report = RepairReport::default();
+        for item in self.sessions.iter().keys() {
+            let key = item?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            report.records += 1;
+            if self.record_lacks_entries(&id)? {
+                report.missing_rebuilt += self.rebuild_entries(&id)?;
+            }
+        }
+        for item in self.by_shop.iter().keys() {
+            let key = item?;
+            let stale = match index::split_shop_key(&key) {
+                Some((shop, id)) => {
+                    !self.index_entry_agrees(id, |record| record.session.shop == shop)?
+                }
+                None => true,
+            };
+            if stale
+                && self.remove_if_stale(
+                    &self.by_shop,
+                    &key,
+                    index::split_shop_key(&key).map(|(_, id)| id),
+                )?
+            {
+                report.stale_removed += 1;
+            }
+        }
+        for item in self.by_expiry.iter().keys() {
+            let key = item?;
+            let stale = match index::split_expiry_key(&key) {
+                Some((deadline, id)) => {
+                    !self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline))?
+                }
+                None => true,
+            };
+            if stale
+                && self.remove_if_stale(
+                    &self.by_expiry,
+                    &key,
+                    index::split_expiry_key(&key).map(|(_, id)| id),
+                )?
+            {
+                report.stale_removed += 1;
+            }
+        }
+        report.corrupt = self.count_corrupt()?;
+        report.elapsed = started.elapsed();
+        if report.missing_rebuilt + report.stale_removed > 0 {
+            tracing::warn!(?report, "repaired the session indexes");
+        }
+        Ok(report)
+    }
+
+    /// Whether the record of `id` decodes and lacks an index entry, judged under its lock.
+    fn record_lacks_entries(&self, id: &str) -> Result<bool> {
+        let _lock = self.locks.lock(id);
+        match self.get_record(id) {
+            Ok(Some(record)) => Ok(!self.missing_entries(id, &record)?.is_empty()),
+            Ok(None) | Err(Error::Corrupt { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes the missing index entries of the record of `id`, judged again under its lock.
+    fn rebuild_entries(&self, id: &str) -> Result<usize> {
+        let (rebuilt, _) = self.flusher.write_blocking(2 * self.op_units, || {
+            let _lock = self.locks.lock(id);
+            let Ok(Some(record)) = self.get_record(id) else {
+                return Ok((0, 0));
+            };
+            let missing = self.missing_entries(id, &record)?;
+            for problem in &missing {
+                match problem {
+                    VerifyProblem::MissingShopEntry { shop, .. } => {
+                        self.by_shop.insert(index::shop_key(shop, id), &[])?;
+                    }
+                    VerifyProblem::MissingExpiryEntry { deadline_ms, .. } => {
+                        self.by_expiry
+                            .insert(index::expiry_key(*deadline_ms, id), &[])?;
+                    }
+                    _ => {}
+                }
+            }
+            let writes = missing.len() as u64;
+            Ok((missing.len(), writes * self.op_units))
+        })?;
+        Ok(rebuilt)
+    }
+
+    /// Removes the index entry `key` of `tree` if it is still stale under the lock of `id`
+    /// (`None`: a malformed key, which no record can claim).
+    fn remove_if_stale(&self, tree: &sled::Tree, key: &[u8], id: Option<&str>) -> Result<bool> {
+        let (removed, _) = self.flusher.write_blocking(self.op_units, || {
+            let _lock = id.map(|id| self.locks.lock(id));
+            let still_stale = match id {
+                None => true,
+                Some(id) => match self.get_record(id) {
+                    Ok(Some(record)) => {
+                        let keys = super::writes::IndexKeys::of_record(id, &record);
+                        keys.shop.as_slice() != key && keys.expiry.as_deref() != Some(key)
+                    }
+                    Ok(None) => true,
+                    Err(Error::Corrupt { .. }) => false,
+                    Err(error) => return Err(error),
+                },
+            };
+            if still_stale {
+                tree.remove(key)?;
+                Ok((true, self.op_units))
+            } else {
+                Ok((false, 0))
+            }
+        })?;
+        Ok(removed)
+    }
+
+    fn count_corrupt(&self) -> Result<usize> {
+        let mut corrupt = 0;
+        for item in &self.sessions {
+            let (key, bytes) = item?;
+            let id = String::from_utf8_lossy(&key);
+            if let Err(error) = codec::decode(&id, &bytes) {
+                tracing::warn!(error = %error, "repair left a corrupt session record in place");
+                corrupt += 1;
+            }
+        }
+        Ok(corrupt)
+    }
+}
+
+/// The database's `meta` entry; `None` for a database written before it existed.
+pub(super) fn read_meta(db: &sled::Db) -> Result<Option<Meta>> {
+    db.get(META_KEY)?
+        .map(|bytes| codec::decode_meta(&bytes))
+        .transpose()
+}
+
+/// Writes the `meta` entry with this clean-shutdown marker (not waiting for the disk).
+pub(super) fn mark_shutdown(inner: &Inner, clean: bool) -> Result<()> {
+    let meta = codec::encode_meta(Meta {
+        layout_version: LAYOUT_VERSION,
+        clean_shutdown: clean,
+    });
+    inner.flusher.write_blocking(inner.op_units, || {
+        inner.db.insert(META_KEY, meta)?;
+        Ok(((), inner.op_units))
+    })?;
+    Ok(())
+}

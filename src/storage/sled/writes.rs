@@ -1,0 +1,159 @@
+//! How a store or delete stays atomic without sled's transactions.
+//!
+//! sled's transactions, batches and checksums switch on a process-wide read/write lock for
+//! good (`concurrency_control.rs:63-103`: the bit is never cleared), after which every write
+//! waits for every flush; without it, single-key `get`/`insert`/`remove` take no lock at all
+//! (`concurrency_control.rs:73-89`). So none of them is used (clippy's `disallowed-methods`
+//! keeps it so), and each change of a session is a few single-key writes under the id's lock
+//! (`id_locks.rs`), ordered so that any prefix of them leaves the store sound:
+//!
+//! - store: the new index entries that change, then the record, then the removal of the old
+//!   entries that changed;
+//! - delete: the record, then its index entries.
+//!
+//! The record is the truth. An index entry whose record is missing or says otherwise is
+//! *stale*: a harmless leftover of a write cut short, which `find_sessions_by_shop` and the
+//! sweep check against the record and skip. A record always has its entries (they were
+//! written before it), so a session that loads is found by its shop. A record whose old value
+//! does not decode cannot name its old entries: they are left stale.
+//!
+//! Everything else that removes a record or an index entry (the sweep, repair) takes the id's
+//! lock and reads the record again under it before acting, so it never undoes a store that
+//! ran a moment earlier (a merchant reinstalling gets a new `offline_{shop}` session).
+
+use super::{Inner, SledSessionStorage, codec, flusher::Ticket, index, layout::MAX_SHOP_LEN};
+use crate::{Error, Result, Session};
+
+/// Single-key writes a store makes at most: two new index entries, the record, two removals.
+const STORE_WRITES: u64 = 5;
+/// Single-key writes a delete makes at most: the record and two index entries.
+const DELETE_WRITES: u64 = 3;
+
+/// The index keys of one record.
+#[derive(Debug)]
+pub(super) struct IndexKeys {
+    pub(super) shop: Vec<u8>,
+    pub(super) expiry: Option<Vec<u8>>,
+}
+
+impl IndexKeys {
+    pub(super) fn of(shop: &str, deadline_ms: Option<u64>, id: &str) -> Self {
+        IndexKeys {
+            shop: index::shop_key(shop, id),
+            expiry: deadline_ms.map(|deadline| index::expiry_key(deadline, id)),
+        }
+    }
+
+    pub(super) fn of_record(id: &str, record: &codec::Record) -> Self {
+        Self::of(&record.session.shop, record.deadline_ms, id)
+    }
+}
+
+impl SledSessionStorage {
+    /// Stores `session`; the returned ticket says when it is durable.
+    pub(super) async fn store(&self, session: &Session) -> Result<Ticket> {
+        session.validate()?;
+        if session.shop.len() > MAX_SHOP_LEN {
+            return Err(Error::invalid(format!(
+                "`shop` is {} bytes long, at most {MAX_SHOP_LEN} are stored",
+                session.shop.len()
+            )));
+        }
+        let inner = &*self.inner;
+        let deadline = inner.ttl.deadline_ms(session, self.now_ms());
+        let record = codec::encode(session, deadline, inner.limits.max_record_bytes)?;
+        let keys = IndexKeys::of(&session.shop, deadline, &session.id);
+        let units = STORE_WRITES * inner.op_units;
+        let ((), ticket) = inner
+            .flusher
+            .write(units, || {
+                let writes = inner.store_locked(&session.id, &record, &keys)?;
+                Ok(((), writes * inner.op_units))
+            })
+            .await?;
+        Ok(ticket)
+    }
+
+    /// Deletes the session `id` if it is there; the returned ticket says when that is durable
+    /// (also when nothing was there: a concurrent delete of the same id may not be durable yet).
+    pub(super) async fn delete(&self, id: &str) -> Result<Ticket> {
+        let inner = &*self.inner;
+        let ((), ticket) = inner
+            .flusher
+            .write(DELETE_WRITES * inner.op_units, || {
+                let writes = inner.delete_locked(id)?;
+                Ok(((), writes * inner.op_units))
+            })
+            .await?;
+        Ok(ticket)
+    }
+}
+
+impl Inner {
+    /// The writes of a store, in their safe order, under the id's lock. Returns how many
+    /// single-key writes it made.
+    fn store_locked(&self, id: &str, record: &[u8], new: &IndexKeys) -> Result<u64> {
+        let _tracked = self.watchdog.track();
+        let _lock = self.locks.lock(id);
+        let old = match self.get_record(id) {
+            Ok(old) => old.map(|old| IndexKeys::of_record(id, &old)),
+            Err(Error::Corrupt { .. }) => {
+                tracing::warn!(
+                    id,
+                    "replacing a corrupt session record; its old index entries stay as stale entries"
+                );
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        let old_shop = old.as_ref().map(|old| &old.shop);
+        let old_expiry = old.as_ref().and_then(|old| old.expiry.as_ref());
+        let shop_moves = old_shop != Some(&new.shop);
+        let expiry_moves = old_expiry != new.expiry.as_ref();
+        let mut writes = 1;
+
+        if shop_moves {
+            self.by_shop.insert(new.shop.as_slice(), &[])?;
+            writes += 1;
+        }
+        if let (true, Some(expiry)) = (expiry_moves, &new.expiry) {
+            self.by_expiry.insert(expiry.as_slice(), &[])?;
+            writes += 1;
+        }
+        self.sessions.insert(id.as_bytes(), record)?;
+        if let (true, Some(shop)) = (shop_moves, old_shop) {
+            self.by_shop.remove(shop.as_slice())?;
+            writes += 1;
+        }
+        if let (true, Some(expiry)) = (expiry_moves, old_expiry) {
+            self.by_expiry.remove(expiry.as_slice())?;
+            writes += 1;
+        }
+        Ok(writes)
+    }
+
+    /// The writes of a delete, in their safe order, under the id's lock. Returns how many
+    /// single-key writes it made.
+    fn delete_locked(&self, id: &str) -> Result<u64> {
+        let _tracked = self.watchdog.track();
+        let _lock = self.locks.lock(id);
+        let Some(old) = self.sessions.remove(id.as_bytes())? else {
+            return Ok(0);
+        };
+        let Ok(old) = codec::decode(id, &old) else {
+            tracing::warn!(
+                id,
+                "deleted a corrupt session record; its index entries stay as stale entries"
+            );
+            return Ok(1);
+        };
+        let keys = IndexKeys::of_record(id, &old);
+        self.by_shop.remove(keys.shop)?;
+        let mut writes = 2;
+        if let Some(expiry) = keys.expiry {
+            self.by_expiry.remove(expiry)?;
+            writes += 1;
+        }
+        Ok(writes)
+    }
+}
