@@ -136,38 +136,39 @@ impl Flusher {
         units: u64,
         write: impl FnOnce() -> Result<(T, u64)>,
     ) -> Result<(T, Ticket)> {
-        budget::reserve(units).await;
         loop {
-            {
-                let window = read(&self.shared.window);
-                if window.closed {
-                    budget::release(units);
-                    return Err(Error::Closed);
-                }
-                if window.units.load(Ordering::Acquire) > 0 {
-                    let result = write();
-                    // All units stay counted when `write` failed part-way: what it wrote is in
-                    // the log.
-                    let used = match &result {
-                        Ok((_, used)) => (*used).min(units),
-                        Err(_) => units,
-                    };
-                    window.units.fetch_add(used, Ordering::AcqRel);
-                    budget::release(units - used);
-                    return result.map(|(value, _)| (value, Ticket(window.generation)));
-                }
+            // Reserve the window's base too when it looks closed, in one reservation: a writer
+            // never holds units while it waits for more, so writers cannot starve each other.
+            let looks_open = read(&self.shared.window).units.load(Ordering::Acquire) > 0;
+            let base = if looks_open { 0 } else { WINDOW_BASE_UNITS };
+            budget::reserve(units + base).await;
+            let window = read(&self.shared.window);
+            if window.closed {
+                budget::release(units + base);
+                return Err(Error::Closed);
             }
-            budget::reserve(WINDOW_BASE_UNITS).await;
-            let window = self
-                .shared
-                .window
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if window.units.load(Ordering::Acquire) > 0 || window.closed {
-                budget::release(WINDOW_BASE_UNITS);
-            } else {
-                window.units.store(WINDOW_BASE_UNITS, Ordering::Release);
+            // Opening is a compare-and-swap under the read lock: the flusher swaps the units
+            // out only under the write lock, so it cannot interleave.
+            let base_used = base > 0
+                && window
+                    .units
+                    .compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if window.units.load(Ordering::Acquire) == 0 {
+                // Closed since the look, and no base reserved: try again with one.
+                budget::release(units + base);
+                continue;
             }
+            let result = write();
+            // All units stay counted when `write` failed part-way: what it wrote is in the log.
+            let used = match &result {
+                Ok((_, used)) => (*used).min(units),
+                Err(_) => units,
+            };
+            window.units.fetch_add(used, Ordering::AcqRel);
+            let kept = used + if base_used { base } else { 0 };
+            budget::release(units + base - kept);
+            return result.map(|(value, _)| (value, Ticket(window.generation)));
         }
     }
 
