@@ -40,8 +40,17 @@ fn session(n: u64) -> Session {
     session
 }
 
-/// The child's work: store new sessions, now and then delete an earlier one of its own, and
-/// report each operation on stdout only after it resolved. Runs until it is killed.
+/// Session `n` after it moved to another shop (a store that moves its index entries).
+fn moved(n: u64) -> Session {
+    let mut session = session(n);
+    session.shop = format!("crash-moved-{}.myshopify.com", n % 5);
+    session.state = format!("moved-{n}");
+    session
+}
+
+/// The child's work: store new sessions, now and then move an earlier one to another shop or
+/// delete one, and report each operation on stdout only after it resolved. Runs until it is
+/// killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_child_process() {
     let Ok(path) = std::env::var(CHILD_DB) else {
@@ -54,6 +63,11 @@ async fn crash_child_process() {
     loop {
         storage.store_session(&session(n)).await.unwrap();
         writeln!(stdout, "stored {n}").unwrap();
+        if n % 5 == 4 {
+            writeln!(stdout, "moving {}", n - 1).unwrap();
+            storage.store_session(&moved(n - 1)).await.unwrap();
+            writeln!(stdout, "moved {}", n - 1).unwrap();
+        }
         if n % 4 == 3 {
             let victim = n - 2;
             writeln!(stdout, "deleting {victim}").unwrap();
@@ -67,6 +81,8 @@ async fn crash_child_process() {
 
 #[derive(Default)]
 struct Outcome {
+    moving: BTreeSet<u64>,
+    moved: BTreeSet<u64>,
     stored: BTreeSet<u64>,
     deleting: BTreeSet<u64>,
     deleted: BTreeSet<u64>,
@@ -106,6 +122,8 @@ fn run_child_and_kill(path: &Path, first_id: u64, rng: &mut Rng) -> Outcome {
             "stored" => outcome.stored.insert(n),
             "deleting" => outcome.deleting.insert(n),
             "deleted" => outcome.deleted.insert(n),
+            "moving" => outcome.moving.insert(n),
+            "moved" => outcome.moved.insert(n),
             _ => false,
         };
     };
@@ -133,21 +151,27 @@ async fn reported_writes_survive_sigkill() {
     let mut rng = Rng::new(seed());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    // What must hold across all rounds: true = must load intact, false = must be absent.
-    let mut expected: BTreeMap<u64, bool> = BTreeMap::new();
+    // What must hold across all rounds: the session that must load (and be found by its
+    // shop), or `None`: it must be absent.
+    let mut expected: BTreeMap<u64, Option<Session>> = BTreeMap::new();
     let mut first_id = 0;
     let mut total_reported = 0;
     for round in 0..ROUNDS {
         let outcome = run_child_and_kill(&path, first_id, &mut rng);
         total_reported += outcome.stored.len();
         for &n in &outcome.stored {
-            if !outcome.deleting.contains(&n) {
-                expected.insert(n, true);
+            expected.insert(n, Some(session(n)));
+        }
+        for &n in &outcome.moving {
+            if outcome.moved.contains(&n) {
+                expected.insert(n, Some(moved(n)));
+            } else {
+                expected.remove(&n); // the kill came mid-move: either version is right
             }
         }
         for &n in &outcome.deleting {
             if outcome.deleted.contains(&n) {
-                expected.insert(n, false);
+                expected.insert(n, None);
             } else {
                 expected.remove(&n); // the kill came mid-delete: either outcome is right
             }
@@ -155,23 +179,20 @@ async fn reported_writes_survive_sigkill() {
         first_id = outcome.stored.last().unwrap() + 1_000;
 
         let storage = SledSessionStorage::open(&path).unwrap();
-        for (&n, &present) in &expected {
+        for (&n, want) in &expected {
             let loaded = storage.load_session(&session(n).id).await.unwrap();
-            if present {
-                assert_eq!(
-                    loaded,
-                    Some(session(n)),
-                    "round {round}: session {n} was reported stored"
-                );
-            } else {
-                assert_eq!(
-                    loaded, None,
-                    "round {round}: session {n} was reported deleted"
+            assert_eq!(&loaded, want, "round {round}: session {n} as reported");
+            if let Some(want) = want {
+                let found = storage.find_sessions_by_shop(&want.shop).await.unwrap();
+                assert!(
+                    found.contains(want),
+                    "round {round}: session {n} not found by its shop"
                 );
             }
         }
+        // Every acknowledged session has its entries; a write cut short may leave stale ones.
         let report = storage.verify().await.unwrap();
-        assert!(report.is_clean(), "round {round}: {report}");
+        assert!(report.is_sound(), "round {round}: {report}");
     }
     eprintln!(
         "{ROUNDS} rounds, {total_reported} reported stores, {} checked ids",

@@ -1,17 +1,10 @@
-//! A watchdog for a deadlock inside sled 0.34.7.
+//! A watchdog: the last line against a hung disk or a hang inside sled.
 //!
-//! sled runs its log writes and its file truncations on one internal thread pool. Under
-//! sustained insert/delete churn a writer can hold sled's segment lock while it waits for a
-//! truncation that is queued behind log writes, and those log writes wait for the same lock.
-//! The pool would have to grow to get out, but its count of idle threads underflows while all
-//! its threads are busy, so it never grows: the store hangs for good. Upstream fixed this after
-//! 0.34.7 (a dedicated truncation thread); no 0.34 release carries the fix.
-//!
-//! Seen here with `FlushPolicy::Periodic` at full write speed (2 of 3 runs of 200,000 churn
-//! operations hung); never with `FlushPolicy::EveryWrite`, whose flush throttles writers. No
-//! call from outside sled can unblock it, so this watchdog does what can be done: it notices
-//! when tracked operations make no progress for [`STALL_AFTER`], logs an error that names the
-//! cause, and counts it, so a hung server says why instead of going silent.
+//! sled 0.34.7's I/O pool can deadlock when writers run far ahead of the disk; this crate
+//! keeps it from doing so (`budget.rs`). Should anything still hang (a disk that stops
+//! answering, a bug), this watchdog notices when tracked operations make no progress for
+//! [`STALL_AFTER`], logs an error, and counts it, so a hung server says so instead of going
+//! silent. No call from outside sled could unblock such a hang.
 
 use std::{
     sync::{
@@ -137,8 +130,8 @@ fn watch(shared: &Shared) {
         if stalled_for == STALL_AFTER {
             tracing::error!(
                 stalled_secs = stalled_for.as_secs(),
-                "session storage: sled has made no progress for {} s; this is most likely sled \
-                 0.34.7's internal deadlock, which only a restart clears (see FlushPolicy docs)",
+                "session storage: sled has made no progress for {} s (a disk that stopped \
+                 answering, or a hang inside sled); only a restart clears a hang inside sled",
                 stalled_for.as_secs()
             );
             shared.stalls.fetch_add(1, Ordering::Relaxed);
