@@ -10,7 +10,7 @@
 //! first open that finds it cleared, or finds no `meta` entry (a database of version 0.1, or a
 //! crash during the first open), runs [`SledSessionStorage::repair`] before serving: it reads
 //! every record and index entry once, rebuilds missing entries from the records and removes
-//! stale ones. Its cost is in BENCHMARKS.md.
+//! stale ones: one pass over the records and both indexes.
 
 use std::time::{Duration, Instant};
 
