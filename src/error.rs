@@ -21,8 +21,8 @@ pub enum Error {
     #[error("invalid session: {0}")]
     InvalidSession(String),
 
-    /// Session JSON could not be parsed.
-    #[error("malformed session JSON: {0}")]
+    /// Session JSON could not be parsed; the source says where and why.
+    #[error("malformed session JSON")]
     Json(#[source] serde_json::Error),
 
     /// A shop domain is not one Shopify issues.
@@ -32,7 +32,7 @@ pub enum Error {
     InvalidShop(String),
 
     /// A callback of a [`CustomSessionStorage`](crate::CustomSessionStorage) failed.
-    #[error("CustomSessionStorage failed to {operation}: {source}")]
+    #[error("CustomSessionStorage failed to {operation}")]
     Callback {
         /// What the storage was doing, e.g. `"store a session"`.
         operation: &'static str,
@@ -62,12 +62,13 @@ pub enum Error {
     InvalidConfig(String),
 
     /// A stored record could not be decoded. Other sessions are unaffected.
-    #[error("stored session {id:?} is corrupt: {reason}")]
+    #[error("stored session {id:?} is corrupt")]
     Corrupt {
-        /// The session id whose record is damaged.
+        /// The session id whose record is damaged (`meta` for the database's own entry).
         id: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: CorruptRecord,
     },
 
     /// The embedded database failed.
@@ -89,12 +90,71 @@ pub enum Error {
     #[error("the session storage is closed")]
     Closed,
 
-    /// A background task (a flush or a sweep) stopped before it could answer.
-    #[error("background task failed: {0}")]
-    Background(&'static str),
+    /// A background task (a flush, a repair, a verify or a close) stopped before it could
+    /// answer.
+    #[error("background task failed: {task}")]
+    Background {
+        /// Which task, e.g. `"the repair task failed"`.
+        task: &'static str,
+        /// The task's panic or cancellation, when it ran on tokio's blocking pool.
+        #[source]
+        source: Option<tokio::task::JoinError>,
+    },
+}
+
+/// What is wrong with a stored record: the source of [`Error::Corrupt`].
+///
+/// It names the part of the record that is damaged, never its contents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptRecord {
+    /// The record has no bytes at all.
+    #[error("the record is empty")]
+    Empty,
+    /// The record starts with a format version this crate does not know (written by a newer
+    /// version, or damaged).
+    #[error("unknown format version {0}")]
+    UnknownVersion(u8),
+    /// The bytes do not decode as a record of their version; the source is the decoder's error.
+    #[error("the record does not decode")]
+    Undecodable(#[source] BoxError),
+    /// Bytes follow a complete record.
+    #[error("{0} bytes follow the record")]
+    TrailingBytes(usize),
+    /// A map of unknown keys (`extra`) kept inside the record is not a JSON object.
+    #[error("{part} is not a JSON object (line {line}, column {column})")]
+    ExtraNotAnObject {
+        /// Which map: `"extra"`, `"online access info extra"` or `"user extra"`.
+        part: &'static str,
+        /// Where in the map's JSON text it fails.
+        line: usize,
+        /// Where in the map's JSON text it fails.
+        column: usize,
+    },
+    /// A date is out of the range this platform's `SystemTime` holds, or not a valid instant.
+    #[error("a date is out of range or malformed")]
+    BadDate,
+}
+
+/// An error and its sources as one line, `outer: inner: ...`, for reports and log fields that
+/// are text.
+pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {
+    /// A background task that did not answer.
+    pub(crate) fn background(task: &'static str) -> Self {
+        Error::Background { task, source: None }
+    }
+
     /// Shorthand for [`Error::InvalidSession`].
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Error::InvalidSession(message.into())
@@ -108,7 +168,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn callback_error_keeps_its_source() {
+    fn callback_error_keeps_its_source_out_of_its_message() {
         let inner = std::io::Error::other("redis is down");
         let error = Error::Callback {
             operation: "store a session",
@@ -116,10 +176,36 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "CustomSessionStorage failed to store a session: redis is down"
+            "CustomSessionStorage failed to store a session"
         );
         let source = error.source().expect("a source");
         assert_eq!(source.to_string(), "redis is down");
         assert!(source.downcast_ref::<std::io::Error>().is_some());
+    }
+
+    #[test]
+    fn json_error_says_its_cause_once() {
+        let cause = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let cause_text = cause.to_string();
+        let error = Error::Json(cause);
+        assert_eq!(error.to_string(), "malformed session JSON");
+        assert_eq!(error.source().unwrap().to_string(), cause_text);
+    }
+
+    #[test]
+    fn corrupt_keeps_a_typed_source() {
+        let error = Error::Corrupt {
+            id: "offline_a.myshopify.com".into(),
+            source: CorruptRecord::UnknownVersion(9),
+        };
+        assert_eq!(
+            error.to_string(),
+            "stored session \"offline_a.myshopify.com\" is corrupt"
+        );
+        let source = error.source().unwrap();
+        assert!(matches!(
+            source.downcast_ref::<CorruptRecord>(),
+            Some(CorruptRecord::UnknownVersion(9))
+        ));
     }
 }

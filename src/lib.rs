@@ -64,7 +64,7 @@ struct ReadmeExamples;
 
 pub use crate::{
     clock::{Clock, ManualClock, SystemClock},
-    error::{BoxError, Error, Result},
+    error::{BoxError, CorruptRecord, Error, Result},
     ids::{offline_session_id, online_session_id, sanitize_shop},
     scopes::AuthScopes,
     session::{AssociatedUser, DEFAULT_EXPIRY_MARGIN, MAX_ID_LEN, OnlineAccessInfo, Session},

@@ -1,10 +1,14 @@
 //! The on-disk form of a session: the only file that knows bincode.
 //!
 //! A record is one format-version byte followed by bincode (standard configuration, decoded
-//! with a size limit) of [`RecordV1`], a private mirror of [`Session`] without its id (the id is
-//! the record's key) and with the deadline the record was indexed under. bincode cannot decode
-//! `serde_json::Value`, so the `extra` maps are stored as JSON text inside the record. A new
-//! layout gets a new version byte and a new struct; old versions stay decodable.
+//! with a size limit) of [`RecordBody`], a private mirror of [`Session`] without its id (the id
+//! is the record's key) and with the deadline the record was indexed under. bincode cannot
+//! decode `serde_json::Value`, so the `extra` maps are stored as JSON text inside the record. A
+//! new layout gets a new version byte; old versions stay decodable:
+//!
+//! - version 1: the user id of an online session is always present (`u64`);
+//! - version 2 (written now): it may be absent (`Option<u64>`), as Node's `fromPropertyArray`
+//!   can produce a user without an id.
 
 use std::{
     collections::BTreeMap,
@@ -14,10 +18,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{AssociatedUser, Error, OnlineAccessInfo, Result, Session};
+use crate::{AssociatedUser, CorruptRecord, Error, OnlineAccessInfo, Result, Session};
 
-/// The first byte of every record written by this version of the crate.
+/// Records whose user id is a `u64`; still read, no longer written.
 const FORMAT_V1: u8 = 1;
+/// The first byte of every record written by this version of the crate.
+const FORMAT_V2: u8 = 2;
 
 /// The largest record [`encode`] writes into a database created by this version; a larger
 /// session is rejected as invalid. Databases with smaller log segments have a lower limit (see
@@ -46,8 +52,11 @@ type Instant = (i64, u32);
 
 // Strings are `&str`, borrowed from the record while decoding and copied once into the
 // session: bincode's owned-`String` path decodes byte by byte and took half of decode time.
+//
+// `UserId` is the one field that differs between versions: `u64` in version 1, `Option<u64>`
+// in version 2.
 #[derive(Serialize, Deserialize)]
-struct RecordV1<'a> {
+struct RecordBody<'a, UserId> {
     deadline_ms: Option<u64>,
     shop: &'a str,
     state: &'a str,
@@ -57,16 +66,17 @@ struct RecordV1<'a> {
     access_token: Option<&'a str>,
     refresh_token: Option<&'a str>,
     refresh_token_expires: Option<Instant>,
-    online_access_info: Option<OnlineRecordV1<'a>>,
+    #[serde(borrow)]
+    online_access_info: Option<OnlineRecord<'a, UserId>>,
     /// `Session::extra` as a JSON object, empty when there is none.
     extra_json: &'a str,
 }
 
 #[derive(Serialize, Deserialize)]
-struct OnlineRecordV1<'a> {
+struct OnlineRecord<'a, UserId> {
     expires_in: Option<u64>,
     associated_user_scope: Option<&'a str>,
-    user_id: u64,
+    user_id: UserId,
     first_name: Option<&'a str>,
     last_name: Option<&'a str>,
     email: Option<&'a str>,
@@ -94,7 +104,7 @@ pub(crate) fn encode(
             map_to_json(&info.associated_user.extra),
         )
     });
-    let record = RecordV1 {
+    let record = RecordBody::<Option<u64>> {
         deadline_ms,
         shop: &session.shop,
         state: &session.state,
@@ -110,7 +120,7 @@ pub(crate) fn encode(
             .zip(info_json.as_ref())
             .map(|(info, (info_extra_json, user_extra_json))| {
                 let user = &info.associated_user;
-                OnlineRecordV1 {
+                OnlineRecord {
                     expires_in: info.expires_in,
                     associated_user_scope: info.associated_user_scope.as_deref(),
                     user_id: user.id,
@@ -128,7 +138,7 @@ pub(crate) fn encode(
         extra_json: &extra_json,
     };
     let mut bytes = Vec::with_capacity(256);
-    bytes.push(FORMAT_V1);
+    bytes.push(FORMAT_V2);
     bincode::serde::encode_into_std_write(&record, &mut bytes, config()).map_err(|error| {
         // Encoding into a Vec fails only when the record passes the size limit.
         Error::invalid(format!("the session cannot be encoded: {error}"))
@@ -148,28 +158,65 @@ pub(crate) fn encode(
 /// [`Error::Corrupt`] naming `id` for an unknown version byte, bytes that do not decode,
 /// trailing bytes, or fields that do not make a session.
 pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
-    let corrupt = |reason: String| Error::Corrupt {
+    decode_body(id, bytes).map_err(|source| Error::Corrupt {
         id: id.to_string(),
-        reason,
-    };
-    let Some((&version, body)) = bytes.split_first() else {
-        return Err(corrupt("the record is empty".into()));
-    };
-    if version != FORMAT_V1 {
-        return Err(corrupt(format!("unknown format version {version}")));
+        source,
+    })
+}
+
+fn decode_body(id: &str, bytes: &[u8]) -> Result<Record, CorruptRecord> {
+    match bytes.split_first() {
+        None => Err(CorruptRecord::Empty),
+        Some((&FORMAT_V2, body)) => {
+            into_record(id, borrow_decode::<RecordBody<Option<u64>>>(body)?)
+        }
+        Some((&FORMAT_V1, body)) => {
+            let old = borrow_decode::<RecordBody<u64>>(body)?;
+            let online_access_info = old.online_access_info.map(|online| OnlineRecord {
+                user_id: Some(online.user_id),
+                expires_in: online.expires_in,
+                associated_user_scope: online.associated_user_scope,
+                first_name: online.first_name,
+                last_name: online.last_name,
+                email: online.email,
+                locale: online.locale,
+                email_verified: online.email_verified,
+                account_owner: online.account_owner,
+                collaborator: online.collaborator,
+                info_extra_json: online.info_extra_json,
+                user_extra_json: online.user_extra_json,
+            });
+            let record = RecordBody {
+                deadline_ms: old.deadline_ms,
+                shop: old.shop,
+                state: old.state,
+                is_online: old.is_online,
+                scope: old.scope,
+                expires: old.expires,
+                access_token: old.access_token,
+                refresh_token: old.refresh_token,
+                refresh_token_expires: old.refresh_token_expires,
+                online_access_info,
+                extra_json: old.extra_json,
+            };
+            into_record(id, record)
+        }
+        Some((&version, _)) => Err(CorruptRecord::UnknownVersion(version)),
     }
-    let (record, read): (RecordV1<'_>, usize) =
-        bincode::serde::borrow_decode_from_slice(body, config())
-            .map_err(|error| corrupt(format!("the record does not decode: {error}")))?;
-    if read != body.len() {
-        return Err(corrupt(format!(
-            "{} bytes follow the record",
-            body.len() - read
-        )));
+}
+
+/// Decodes the whole of `body`, strings borrowed from it.
+fn borrow_decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, CorruptRecord> {
+    let (decoded, read): (T, usize) = bincode::serde::borrow_decode_from_slice(body, config())
+        .map_err(|error| CorruptRecord::Undecodable(Box::new(error)))?;
+    if read == body.len() {
+        Ok(decoded)
+    } else {
+        Err(CorruptRecord::TrailingBytes(body.len() - read))
     }
-    let json_map = |what: &str, text: &str| {
-        json_to_map(text).map_err(|reason| corrupt(format!("{what}: {reason}")))
-    };
+}
+
+fn into_record(id: &str, record: RecordBody<'_, Option<u64>>) -> Result<Record, CorruptRecord> {
     let online_access_info = match record.online_access_info {
         None => None,
         Some(online) => Some(OnlineAccessInfo {
@@ -184,12 +231,12 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
                 email_verified: online.email_verified,
                 account_owner: online.account_owner,
                 collaborator: online.collaborator,
-                extra: json_map("user extra", online.user_extra_json)?,
+                extra: json_to_map("user extra", online.user_extra_json)?,
             },
-            extra: json_map("online access info extra", online.info_extra_json)?,
+            extra: json_to_map("online access info extra", online.info_extra_json)?,
         }),
     };
-    let instant = |value: Option<Instant>| value.map(from_instant).transpose().map_err(&corrupt);
+    let instant = |value: Option<Instant>| value.map(from_instant).transpose();
     let session = Session {
         id: id.to_string(),
         shop: record.shop.to_owned(),
@@ -201,7 +248,7 @@ pub(crate) fn decode(id: &str, bytes: &[u8]) -> Result<Record> {
         refresh_token: record.refresh_token.map(str::to_owned),
         refresh_token_expires: instant(record.refresh_token_expires)?,
         online_access_info,
-        extra: json_map("extra", record.extra_json)?,
+        extra: json_to_map("extra", record.extra_json)?,
     };
     Ok(Record {
         session,
@@ -217,11 +264,16 @@ fn map_to_json(map: &BTreeMap<String, Value>) -> String {
     serde_json::to_string(map).unwrap_or_default()
 }
 
-fn json_to_map(text: &str) -> Result<BTreeMap<String, Value>, String> {
+fn json_to_map(part: &'static str, text: &str) -> Result<BTreeMap<String, Value>, CorruptRecord> {
     if text.is_empty() {
         return Ok(BTreeMap::new());
     }
-    serde_json::from_str(text).map_err(|error| format!("not a JSON object ({error})"))
+    // Only the position of serde_json's error is kept: its message can quote the map's values.
+    serde_json::from_str(text).map_err(|error| CorruptRecord::ExtraNotAnObject {
+        part,
+        line: error.line(),
+        column: error.column(),
+    })
 }
 
 fn to_instant(time: SystemTime) -> Result<Instant> {
@@ -243,9 +295,9 @@ fn to_instant(time: SystemTime) -> Result<Instant> {
     Ok((secs, nanos))
 }
 
-fn from_instant((secs, nanos): Instant) -> Result<SystemTime, String> {
+fn from_instant((secs, nanos): Instant) -> Result<SystemTime, CorruptRecord> {
     if nanos >= 1_000_000_000 {
-        return Err(format!("a date has {nanos} nanoseconds"));
+        return Err(CorruptRecord::BadDate);
     }
     let whole = Duration::from_secs(secs.unsigned_abs());
     let time = if secs >= 0 {
@@ -254,7 +306,7 @@ fn from_instant((secs, nanos): Instant) -> Result<SystemTime, String> {
         UNIX_EPOCH.checked_sub(whole)
     };
     time.and_then(|time| time.checked_add(Duration::from_nanos(u64::from(nanos))))
-        .ok_or_else(|| format!("a date of {secs} seconds from the epoch is out of range"))
+        .ok_or(CorruptRecord::BadDate)
 }
 
 /// The first byte of a `meta` entry written by this version of the crate.
@@ -283,23 +335,15 @@ pub(crate) fn encode_meta(meta: Meta) -> Vec<u8> {
 /// # Errors
 /// [`Error::Corrupt`] (for the id `meta`) when the bytes are not a `meta` entry.
 pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
-    let corrupt = |reason: String| Error::Corrupt {
-        id: "meta".into(),
-        reason,
+    let decoded = match bytes.split_first() {
+        Some((&META_V1, body)) => borrow_decode::<Meta>(body),
+        Some((&version, _)) => Err(CorruptRecord::UnknownVersion(version)),
+        None => Err(CorruptRecord::Empty),
     };
-    match bytes.split_first() {
-        Some((&META_V1, body)) => {
-            let (meta, read) = bincode::serde::decode_from_slice::<Meta, _>(body, config())
-                .map_err(|error| corrupt(format!("the meta entry does not decode: {error}")))?;
-            if read == body.len() {
-                Ok(meta)
-            } else {
-                Err(corrupt("bytes follow the meta entry".into()))
-            }
-        }
-        Some((version, _)) => Err(corrupt(format!("unknown meta format version {version}"))),
-        None => Err(corrupt("the meta entry is empty".into())),
-    }
+    decoded.map_err(|source| Error::Corrupt {
+        id: "meta".into(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -345,7 +389,7 @@ mod tests {
     fn round_trips_every_field_exactly() {
         let session = full_session();
         let bytes = encode(&session, Some(42), MAX_RECORD_BYTES).unwrap();
-        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(bytes[0], FORMAT_V2);
         let record = decode(&session.id, &bytes).unwrap();
         assert_eq!(record.session, session);
         assert_eq!(record.deadline_ms, Some(42));
@@ -357,24 +401,89 @@ mod tests {
         let bytes = encode(&full_session(), None, MAX_RECORD_BYTES).unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "empty"),
-            (vec![9, 0, 0], "version 9"),
+            (vec![9, 0, 0], "unknown format version 9"),
             (bytes[..bytes.len() / 2].to_vec(), "does not decode"),
             ([bytes.as_slice(), &[0]].concat(), "follow the record"),
             // A length prefix claiming 2^40 bytes must not allocate them.
             (
-                vec![FORMAT_V1, 0, 253, 0, 0, 0, 0, 0, 1, 0, 0],
+                vec![FORMAT_V2, 0, 253, 0, 0, 0, 0, 0, 1, 0, 0],
                 "does not decode",
             ),
         ];
         for (bytes, expected) in cases {
             match decode(id, &bytes) {
-                Err(Error::Corrupt { id: got, reason }) => {
+                Err(Error::Corrupt { id: got, source }) => {
                     assert_eq!(got, id);
+                    let reason = source.to_string();
                     assert!(reason.contains(expected), "{reason} / {expected}");
                 }
                 other => panic!("{expected}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn version_1_records_still_decode() {
+        let session = full_session();
+        let v2 = RecordBody::<Option<u64>> {
+            deadline_ms: Some(7),
+            shop: &session.shop,
+            state: &session.state,
+            is_online: true,
+            scope: None,
+            expires: None,
+            access_token: Some("token"),
+            refresh_token: None,
+            refresh_token_expires: None,
+            online_access_info: None,
+            extra_json: "",
+        };
+        let v1 = RecordBody::<u64> {
+            online_access_info: Some(OnlineRecord {
+                expires_in: None,
+                associated_user_scope: None,
+                user_id: 77,
+                first_name: None,
+                last_name: None,
+                email: None,
+                locale: None,
+                email_verified: None,
+                account_owner: None,
+                collaborator: None,
+                info_extra_json: "",
+                user_extra_json: "",
+            }),
+            deadline_ms: v2.deadline_ms,
+            shop: v2.shop,
+            state: v2.state,
+            is_online: v2.is_online,
+            scope: v2.scope,
+            expires: v2.expires,
+            access_token: v2.access_token,
+            refresh_token: v2.refresh_token,
+            refresh_token_expires: v2.refresh_token_expires,
+            extra_json: v2.extra_json,
+        };
+        let mut bytes = vec![FORMAT_V1];
+        bincode::serde::encode_into_std_write(&v1, &mut bytes, config()).unwrap();
+        let record = decode("v1", &bytes).unwrap();
+        assert_eq!(record.deadline_ms, Some(7));
+        let info = record.session.online_access_info.unwrap();
+        assert_eq!(info.associated_user.id, Some(77));
+        assert_eq!(record.session.access_token.as_deref(), Some("token"));
+    }
+
+    #[test]
+    fn a_user_without_an_id_round_trips() {
+        let mut session = full_session();
+        session
+            .online_access_info
+            .as_mut()
+            .unwrap()
+            .associated_user
+            .id = None;
+        let bytes = encode(&session, None, MAX_RECORD_BYTES).unwrap();
+        assert_eq!(decode(&session.id, &bytes).unwrap().session, session);
     }
 
     #[test]

@@ -48,9 +48,10 @@ pub(crate) fn prepare(path: &Path) -> Result<Prepared> {
     }
     let conf = path.join(CONF_FILE);
     let segment_size = match std::fs::read(&conf) {
-        Ok(bytes) => Some(segment_size_in_conf(&bytes).ok_or_else(|| Error::Corrupt {
-            id: conf.display().to_string(),
-            reason: "sled's conf file names no segment_size".into(),
+        Ok(bytes) => Some(segment_size_in_conf(&bytes).ok_or_else(|| {
+            let source =
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "it names no segment_size");
+            io_error("cannot use sled's conf file", &conf, source)
         })?),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => return Err(io_error("cannot read", &conf, source)),

@@ -221,7 +221,7 @@ impl Flusher {
         let state = flushed
             .wait_for(|state| state.through >= ticket.0)
             .await
-            .map_err(|_| Error::Background("the flush thread stopped"))?;
+            .map_err(|_| Error::background("the flush thread stopped"))?;
         failure_for(&state, ticket.0)
     }
 
@@ -260,7 +260,7 @@ impl Flusher {
             .take();
         if let Some(thread) = thread {
             if thread.join().is_err() {
-                return Err(Error::Background("the flush thread panicked"));
+                return Err(Error::background("the flush thread panicked"));
             }
         }
         let state = self.flushed.borrow();

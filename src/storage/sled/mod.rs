@@ -258,7 +258,10 @@ impl SledSessionStorage {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.shut_down())
             .await
-            .map_err(|_| Error::Background("the close task failed"))?
+            .map_err(|source| Error::Background {
+                task: "the close task failed",
+                source: Some(source),
+            })?
     }
 
     /// How many times writes to this storage made no progress for 30 s, each also logged as
@@ -378,7 +381,8 @@ impl SessionStorage for SledSessionStorage {
                 }
                 // Expired, or a stale entry (see `writes.rs`): skipped, never trusted.
                 Ok(_) => {}
-                Err(Error::Corrupt { id, reason }) => {
+                Err(Error::Corrupt { id, source }) => {
+                    let reason = crate::error::with_sources(&source);
                     tracing::warn!(%id, %reason, "find_sessions_by_shop skipped a corrupt session record");
                 }
                 Err(error) => return Err(error),

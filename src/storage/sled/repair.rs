@@ -63,7 +63,10 @@ impl SledSessionStorage {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.repair_blocking())
             .await
-            .map_err(|_| Error::Background("the repair task failed"))?
+            .map_err(|source| Error::Background {
+                task: "the repair task failed",
+                source: Some(source),
+            })?
     }
 }
 

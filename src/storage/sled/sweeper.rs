@@ -145,7 +145,9 @@ impl SledSessionStorage {
                         inner.by_expiry.remove(key)?;
                         Ok((Swept::Stale, inner.op_units))
                     }
-                    Err(Error::Corrupt { reason, .. }) => Ok((Swept::Corrupt(reason), 0)),
+                    Err(Error::Corrupt { source, .. }) => {
+                        Ok((Swept::Corrupt(crate::error::with_sources(&source)), 0))
+                    }
                     Err(error) => Err(error),
                 }
             })

@@ -161,7 +161,10 @@ impl SledSessionStorage {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.verify_blocking())
             .await
-            .map_err(|_| crate::Error::Background("the verify task failed"))?
+            .map_err(|source| crate::Error::Background {
+                task: "the verify task failed",
+                source: Some(source),
+            })?
     }
 }
 
@@ -181,8 +184,8 @@ impl Inner {
                 Ok(record) => record,
                 Err(error) => {
                     let reason = match error {
-                        crate::Error::Corrupt { reason, .. } => reason,
-                        other => other.to_string(),
+                        crate::Error::Corrupt { source, .. } => crate::error::with_sources(&source),
+                        other => crate::error::with_sources(&other),
                     };
                     report.problems.push(VerifyProblem::Corrupt { id, reason });
                     continue;
