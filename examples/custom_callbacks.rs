@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // store, delete, delete_sessions and find stay on sled; load is the app's.
-    let storage = CustomSessionStorage::from_sled(&sled).with_load_callback(load);
+    let storage = CustomSessionStorage::from_storage(sled.clone()).with_load_callback(load);
 
     let mut session = Session::new(
         "offline_custom.myshopify.com",

@@ -139,14 +139,15 @@ mod sled_backed {
         let sled = SledSessionStorage::open(dir.path().join("db")).unwrap();
         let stores = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (counter, inner) = (stores.clone(), sled.clone());
-        let storage =
-            CustomSessionStorage::from_sled(&sled).with_store_callback(move |session: Session| {
+        let storage = CustomSessionStorage::from_storage(sled.clone()).with_store_callback(
+            move |session: Session| {
                 let (counter, inner) = (counter.clone(), inner.clone());
                 async move {
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     inner.store_session(&session).await
                 }
-            });
+            },
+        );
         run_conformance(&storage).await;
         assert!(stores.load(std::sync::atomic::Ordering::Relaxed) >= 1_000);
         assert!(sled.verify().await.unwrap().is_clean());

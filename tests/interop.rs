@@ -41,8 +41,10 @@ fn property_array_part(mut session: Session) -> Session {
 
 fn user_id_only(mut session: Session) -> Session {
     if let Some(info) = &mut session.online_access_info {
-        let id = info.associated_user.id;
-        info.associated_user = shopify_session_storage::AssociatedUser::new(id);
+        info.associated_user = shopify_session_storage::AssociatedUser {
+            id: info.associated_user.id,
+            ..Default::default()
+        };
     }
     property_array_part(session)
 }
@@ -78,6 +80,7 @@ fn the_shapes_of_one_stem_describe_the_same_session() {
             array,
             "{stem}: object vs property array"
         );
+        assert!(object.equals(&array), "{stem}: Node's equals");
         if stem == "online" {
             let no_user = from_array("online.property-array-no-user.json", true);
             assert_eq!(
@@ -105,7 +108,7 @@ fn online_fixture_has_every_user_field() {
         Some("write_products")
     );
     let user = info.associated_user;
-    assert_eq!(user.id, 8_675_309);
+    assert_eq!(user.id, Some(8_675_309));
     assert_eq!(user.first_name.as_deref(), Some("John"));
     assert_eq!(user.email_verified, Some(true));
     assert_eq!(user.collaborator, Some(true));
@@ -121,11 +124,21 @@ fn writing_back_gives_the_same_json() {
 
         let name = format!("{stem}.property-array.json");
         let written = from_array(&name, true).to_property_array_json(true);
-        assert_eq!(written, fixture(&name), "{name}");
+        assert_eq!(sorted(written), sorted(fixture(&name)), "{name}");
     }
     let name = "online.property-array-no-user.json";
     let written = from_array(name, true).to_property_array_json(false);
-    assert_eq!(written, fixture(name), "{name}");
+    assert_eq!(sorted(written), sorted(fixture(name)), "{name}");
+}
+
+/// A property array's entries in key order. Node writes them in the order of the session's own
+/// properties, which changed between its versions (these fixtures put `accessToken` before
+/// `expires`; the current library, which `tests/node_session.rs` runs, writes the reverse).
+/// Readers do not care.
+fn sorted(array: Value) -> Vec<Value> {
+    let mut entries = array.as_array().unwrap().clone();
+    entries.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
+    entries
 }
 
 #[test]

@@ -65,32 +65,38 @@ pub(crate) fn from_epoch_millis(millis: i64) -> Result<SystemTime, String> {
     time.ok_or_else(|| format!("{millis} epoch milliseconds is out of range"))
 }
 
-/// Reads a date from a JSON value: an RFC 3339 string, epoch milliseconds as a number, or
-/// epoch milliseconds as a numeric string (as Node's `new Date(Number(value))` accepts).
+/// Reads a date from a JSON value: an RFC 3339 string, or epoch milliseconds as a number or a
+/// numeric string (what Node's `new Date(Number(value))` accepts; a fraction is cut off, as
+/// `Date` does).
 pub(crate) fn from_json_value(value: &Value) -> Result<SystemTime, String> {
     match value {
-        Value::Number(number) => {
-            if let Some(millis) = number.as_i64() {
+        Value::Number(number) => match number.as_i64() {
+            Some(millis) => from_epoch_millis(millis),
+            None => from_float_millis(number.as_f64().unwrap_or(f64::NAN))
+                .ok_or_else(|| format!("{number} epoch milliseconds is out of range"))?,
+        },
+        Value::String(text) => {
+            let trimmed = text.trim();
+            if let Ok(millis) = trimmed.parse::<i64>() {
                 from_epoch_millis(millis)
+            } else if let Some(time) = trimmed.parse::<f64>().ok().and_then(from_float_millis) {
+                time
             } else {
-                match number.as_f64() {
-                    #[allow(clippy::cast_possible_truncation)] // bounds checked just before
-                    Some(millis) if millis.is_finite() && millis.abs() < 9.0e15 => {
-                        from_epoch_millis(millis.floor() as i64)
-                    }
-                    _ => Err(format!("{number} epoch milliseconds is out of range")),
-                }
+                from_rfc3339(text)
             }
         }
-        Value::String(text) => match text.trim().parse::<i64>() {
-            Ok(millis) => from_epoch_millis(millis),
-            Err(_) => from_rfc3339(text),
-        },
         other => Err(format!(
             "expected an RFC 3339 string or epoch milliseconds, got {}",
             describe(other)
         )),
     }
+}
+
+/// Whole epoch milliseconds from a finite float, cut towards zero; `None` for NaN, infinities
+/// and values far outside any date.
+fn from_float_millis(millis: f64) -> Option<Result<SystemTime, String>> {
+    #[allow(clippy::cast_possible_truncation)] // bounds checked just before
+    (millis.is_finite() && millis.abs() < 9.0e15).then(|| from_epoch_millis(millis.trunc() as i64))
 }
 
 /// Names the kind of a JSON value for error messages, without its contents.
@@ -159,6 +165,14 @@ mod tests {
             utc
         );
         assert_eq!(from_json_value(&Value::from("4070908800000")).unwrap(), utc);
+        assert_eq!(from_json_value(&Value::from("4.0709088e12")).unwrap(), utc);
+        let before_epoch = from_json_value(&Value::from(-1.5)).unwrap();
+        assert_eq!(
+            to_epoch_millis(before_epoch),
+            -1,
+            "cut towards zero, as Date does"
+        );
+        assert!(from_json_value(&Value::from("NaN")).is_err());
         assert!(from_json_value(&Value::from("yesterday")).is_err());
         assert!(from_json_value(&Value::Bool(true)).is_err());
         assert!(from_json_value(&Value::from(253_402_300_800_000_i64)).is_err());

@@ -1,6 +1,7 @@
 //! Session JSON: the shape of Node's `JSON.stringify(session.toObject())`.
 //!
-//! camelCase keys, absent optionals omitted, dates as RFC 3339 UTC with milliseconds on write
+//! camelCase keys, absent optionals omitted (and, as Node's `toObject` does, an empty `scope`,
+//! `accessToken` or `refreshToken`), dates as RFC 3339 UTC with milliseconds on write
 //! and RFC 3339 (any offset) or epoch milliseconds on read, unknown keys kept.
 
 use std::{collections::BTreeMap, time::SystemTime};
@@ -18,13 +19,13 @@ struct SessionJsonOut<'a> {
     shop: &'a str,
     state: &'a str,
     is_online: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "is_absent_or_empty")]
     scope: Option<&'a str>,
     #[serde(with = "optional_rfc3339", skip_serializing_if = "Option::is_none")]
     expires: Option<SystemTime>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "is_absent_or_empty")]
     access_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "is_absent_or_empty")]
     refresh_token: Option<&'a str>,
     #[serde(with = "optional_rfc3339", skip_serializing_if = "Option::is_none")]
     refresh_token_expires: Option<SystemTime>,
@@ -32,6 +33,13 @@ struct SessionJsonOut<'a> {
     online_access_info: Option<&'a OnlineAccessInfo>,
     #[serde(flatten)]
     extra: &'a BTreeMap<String, Value>,
+}
+
+/// Node's `toObject` writes `scope`, `accessToken` and `refreshToken` only when they are truthy.
+// Serde's `skip_serializing_if` passes a reference to the field.
+#[allow(clippy::ref_option_ref, clippy::trivially_copy_pass_by_ref)]
+fn is_absent_or_empty(value: &Option<&str>) -> bool {
+    value.is_none_or(str::is_empty)
 }
 
 /// What is read. `state` and `isOnline` default to `""` and `false`, as a Node session built
@@ -135,6 +143,19 @@ mod tests {
         let value = serde_json::to_value(&session).unwrap();
         assert_eq!(value["expires"], "2099-01-01T00:00:00.000Z");
         assert!(value.get("scope").is_none());
+    }
+
+    #[test]
+    fn empty_scope_and_tokens_are_left_out_as_node_to_object_does() {
+        let mut session = Session::new("id", "s", "", false);
+        session.scope = Some(String::new());
+        session.access_token = Some(String::new());
+        session.refresh_token = Some(String::new());
+        let value = serde_json::to_value(&session).unwrap();
+        assert_eq!(
+            value,
+            json!({"id": "id", "shop": "s", "state": "", "isOnline": false})
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The [`Session`] record, as Shopify's libraries define it.
 
 mod dates;
+mod debug;
+mod equals;
 mod json;
 mod property_array;
 
 use std::{
     collections::BTreeMap,
-    fmt,
     time::{Duration, SystemTime},
 };
 
@@ -32,7 +33,11 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_millis(500);
 /// [`Session::from_property_array`]). Keys this crate does not know are kept in [`Session::extra`]
 /// and written back.
 ///
-/// `Debug` never prints the access or refresh token, nor the values of `extra`.
+/// `Debug` never prints the access or refresh token, nor the values of `extra`, nor the user's
+/// e-mail address and names.
+///
+/// Where this crate deliberately differs from Node's `Session`, the README's "Differences from
+/// Shopify's Node library" lists it.
 ///
 /// ```
 /// use shopify_session_storage::{AuthScopes, Session};
@@ -78,7 +83,10 @@ pub struct Session {
 
 /// What Shopify's OAuth response says about the user of an online session. Serialized with
 /// `snake_case` keys, as Shopify sends them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` prints the keys of `extra`, not their values (Shopify's `session` value is among
+/// them).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct OnlineAccessInfo {
     /// Lifetime of the access token in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,10 +102,16 @@ pub struct OnlineAccessInfo {
 }
 
 /// The staff user of an online session.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` redacts the e-mail address and names and prints only the keys of `extra`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AssociatedUser {
-    /// The user's id.
-    pub id: u64,
+    /// The user's id. `None` only for a user read from a property array that names none: Node's
+    /// `fromPropertyArray` gives every online session a user, `{}` when it has no data for it,
+    /// and this crate keeps that user as it is (written back as `{}` in JSON, left out of
+    /// property arrays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
     /// First name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
@@ -129,7 +143,7 @@ impl AssociatedUser {
     #[must_use]
     pub fn new(id: u64) -> Self {
         AssociatedUser {
-            id,
+            id: Some(id),
             ..AssociatedUser::default()
         }
     }
@@ -231,10 +245,32 @@ impl Session {
     /// Like [`Session::is_active`], with the expiry margin given.
     #[must_use]
     pub fn is_active_within(&self, required: &AuthScopes, margin: Duration) -> bool {
+        self.is_active_at(required, margin, SystemTime::now())
+    }
+
+    /// Like [`Session::is_active_within`], at the time `now` instead of the system clock's: pass
+    /// a [`Clock`](crate::Clock)'s `now()` to agree with a storage built on that clock.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use shopify_session_storage::{AuthScopes, Clock, ManualClock, Session};
+    ///
+    /// let clock = ManualClock::new(UNIX_EPOCH);
+    /// let mut session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
+    /// session.access_token = Some("shpat_...".into());
+    /// session.expires = Some(UNIX_EPOCH + Duration::from_secs(60));
+    ///
+    /// let none = AuthScopes::from("");
+    /// assert!(session.is_active_at(&none, Duration::ZERO, clock.now()));
+    /// clock.advance(Duration::from_secs(61));
+    /// assert!(!session.is_active_at(&none, Duration::ZERO, clock.now()));
+    /// ```
+    #[must_use]
+    pub fn is_active_at(&self, required: &AuthScopes, margin: Duration, now: SystemTime) -> bool {
         self.access_token
             .as_deref()
             .is_some_and(|token| !token.is_empty())
-            && !self.is_expired(margin)
+            && !self.is_expired_at(margin, now)
             && !self.is_scope_changed(required)
     }
 
@@ -242,11 +278,17 @@ impl Session {
     /// now). A session without `expires` never expires.
     #[must_use]
     pub fn is_expired(&self, within: Duration) -> bool {
+        self.is_expired_at(within, SystemTime::now())
+    }
+
+    /// Like [`Session::is_expired`], at the time `now` instead of the system clock's.
+    #[must_use]
+    pub fn is_expired_at(&self, within: Duration, now: SystemTime) -> bool {
         self.expires.is_some_and(|expires| {
             let threshold = expires
                 .checked_sub(within)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            threshold < SystemTime::now()
+            threshold < now
         })
     }
 
@@ -277,46 +319,6 @@ fn check_identifier(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prints whether a secret is set, never its value.
-struct Redacted<'a>(&'a Option<String>);
-
-impl fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Some(<redacted>)"
-        } else {
-            "None"
-        })
-    }
-}
-
-/// Prints the keys of a map, not its values (which may hold anything an app put there).
-struct KeysOnly<'a>(&'a BTreeMap<String, Value>);
-
-impl fmt::Debug for KeysOnly<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("id", &self.id)
-            .field("shop", &self.shop)
-            .field("state", &self.state)
-            .field("is_online", &self.is_online)
-            .field("scope", &self.scope)
-            .field("expires", &self.expires)
-            .field("access_token", &Redacted(&self.access_token))
-            .field("refresh_token", &Redacted(&self.refresh_token))
-            .field("refresh_token_expires", &self.refresh_token_expires)
-            .field("online_access_info", &self.online_access_info)
-            .field("extra_keys", &KeysOnly(&self.extra))
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,14 +331,6 @@ mod tests {
             .extra
             .insert("appToken".into(), "xyz_TOPSECRET".into());
         session
-    }
-
-    #[test]
-    fn debug_hides_tokens_and_extra_values() {
-        let text = format!("{:?} {:#?}", token_session(), token_session());
-        assert!(!text.contains("TOPSECRET"), "{text}");
-        assert!(text.contains("Some(<redacted>)"));
-        assert!(text.contains("appToken"));
     }
 
     #[test]
@@ -379,6 +373,17 @@ mod tests {
         assert!(session.is_expired(Duration::from_secs(1)));
         assert!(!session.is_active(&scopes), "within the 500 ms margin");
         assert!(session.is_active_within(&scopes, Duration::ZERO));
+
+        let now = SystemTime::now();
+        let expires = session.expires.unwrap();
+        assert!(!session.is_expired_at(Duration::ZERO, expires));
+        assert!(session.is_expired_at(Duration::ZERO, expires + Duration::from_millis(1)));
+        assert!(!session.is_active_at(&scopes, Duration::ZERO, expires + Duration::from_secs(1)));
+        assert!(session.is_active_at(
+            &scopes,
+            Duration::from_secs(1),
+            now - Duration::from_secs(5)
+        ));
 
         session.expires = None;
         assert!(session.is_scope_changed(&AuthScopes::from("write_orders")));

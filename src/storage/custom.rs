@@ -16,9 +16,12 @@ type Callback<A, T> = Arc<dyn Fn(A) -> BoxFuture<T> + Send + Sync>;
 /// A JSON object is read as session JSON (the shape `serde` writes for [`Session`], which is
 /// Shopify's `toObject()`); a JSON array as a property array with user data (see
 /// [`Session::from_property_array`]). Any other value is [`Error::InvalidSession`].
+///
+/// `Debug` prints a record's kind and, for an object, its keys: never its values, which hold
+/// the access token.
 // One value per load, moved straight into a `Session`: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum LoadedSession {
     /// A session.
     Session(Session),
@@ -35,6 +38,27 @@ impl From<Session> for LoadedSession {
 impl From<Value> for LoadedSession {
     fn from(record: Value) -> Self {
         LoadedSession::Record(record)
+    }
+}
+
+impl fmt::Debug for LoadedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadedSession::Session(session) => f.debug_tuple("Session").field(session).finish(),
+            LoadedSession::Record(Value::Object(object)) => {
+                struct Keys<'a>(&'a serde_json::Map<String, Value>);
+                impl fmt::Debug for Keys<'_> {
+                    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.debug_set().entries(self.0.keys()).finish()
+                    }
+                }
+                f.debug_tuple("Record").field(&Keys(object)).finish()
+            }
+            LoadedSession::Record(other) => f
+                .debug_tuple("Record")
+                .field(&format_args!("<{}>", describe_json(other)))
+                .finish(),
+        }
     }
 }
 
@@ -90,6 +114,14 @@ impl LoadedSession {
 /// `delete_sessions` callback, ids are deleted one by one through `delete`; without a
 /// `find_sessions_by_shop` callback, finding returns [`Error::Unsupported`] (never a silent
 /// empty list).
+///
+/// A loaded record must be the session asked for: [`load_session`](SessionStorage::load_session)
+/// checks its id and [`find_sessions_by_shop`](SessionStorage::find_sessions_by_shop) the shop
+/// of every session, and a mismatch is [`Error::InvalidSession`] (a callback that hands back
+/// the wrong record must not hand the app another shop's token).
+///
+/// [`CustomSessionStorage::from_storage`] builds the callbacks from any [`SessionStorage`];
+/// [`CustomSessionStorage::sled`] from the embedded store, the default on a single server.
 ///
 /// Cloning is cheap: the callbacks are shared.
 ///
@@ -186,6 +218,66 @@ impl CustomSessionStorage {
         }
     }
 
+    /// A storage whose five callbacks call `storage`; replace any of them with `with_*_callback`
+    /// and the others stay on `storage`. As for any callback, an error of `storage` comes back
+    /// as [`Error::Callback`] with that error as its source.
+    ///
+    /// ```
+    /// use shopify_session_storage::{CustomSessionStorage, MemorySessionStorage, Session, SessionStorage};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> shopify_session_storage::Result<()> {
+    /// let memory = MemorySessionStorage::new();
+    /// let audited = CustomSessionStorage::from_storage(memory.clone()).with_delete_callback(
+    ///     |id: String| async move {
+    ///         println!("refusing to delete {id}");
+    ///         Ok::<_, std::io::Error>(false)
+    ///     },
+    /// );
+    /// let session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
+    /// audited.store_session(&session).await?;
+    /// assert!(!audited.delete_session(&session.id).await?);
+    /// assert_eq!(memory.load_session(&session.id).await?, Some(session));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_storage<S: SessionStorage + 'static>(storage: S) -> Self {
+        let storage = Arc::new(storage);
+        let (on_store, on_load, on_delete, on_delete_many, on_find) = (
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            storage.clone(),
+            storage,
+        );
+        CustomSessionStorage::new(
+            move |session: Session| {
+                let storage = on_store.clone();
+                async move { storage.store_session(&session).await }
+            },
+            move |id: String| {
+                let storage = on_load.clone();
+                async move {
+                    let session = storage.load_session(&id).await?;
+                    Ok::<_, Error>(session.map(LoadedSession::from))
+                }
+            },
+            move |id: String| {
+                let storage = on_delete.clone();
+                async move { storage.delete_session(&id).await }
+            },
+        )
+        .with_delete_sessions_callback(move |ids: Vec<String>| {
+            let storage = on_delete_many.clone();
+            async move { storage.delete_sessions(&ids).await }
+        })
+        .with_find_sessions_by_shop_callback(move |shop: String| {
+            let storage = on_find.clone();
+            async move {
+                let found = storage.find_sessions_by_shop(&shop).await?;
+                Ok::<_, Error>(found.into_iter().map(LoadedSession::from).collect())
+            }
+        })
+    }
+
     /// Replaces the store callback.
     #[must_use]
     pub fn with_store_callback<F, Fut, E>(mut self, store: F) -> Self
@@ -269,10 +361,17 @@ impl SessionStorage for CustomSessionStorage {
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Session>> {
-        call(&self.load, "load a session", id.to_string())
-            .await?
-            .map(LoadedSession::into_session)
-            .transpose()
+        let Some(loaded) = call(&self.load, "load a session", id.to_string()).await? else {
+            return Ok(None);
+        };
+        let session = loaded.into_session()?;
+        if session.id != id {
+            return Err(Error::invalid(format!(
+                "the load callback asked for {id:?} returned the session {:?}",
+                session.id
+            )));
+        }
+        Ok(Some(session))
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool> {
@@ -294,10 +393,18 @@ impl SessionStorage for CustomSessionStorage {
         let Some(find) = &self.find_sessions_by_shop else {
             return Err(Error::Unsupported("find_sessions_by_shop"));
         };
-        call(find, "find sessions by shop", shop.to_string())
-            .await?
-            .into_iter()
-            .map(LoadedSession::into_session)
-            .collect()
+        let found = call(find, "find sessions by shop", shop.to_string()).await?;
+        let mut sessions = Vec::with_capacity(found.len());
+        for loaded in found {
+            let session = loaded.into_session()?;
+            if session.shop != shop {
+                return Err(Error::invalid(format!(
+                    "the find callback asked for shop {shop:?} returned the session {:?} of shop {:?}",
+                    session.id, session.shop
+                )));
+            }
+            sessions.push(session);
+        }
+        Ok(sessions)
     }
 }

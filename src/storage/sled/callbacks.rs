@@ -1,79 +1,17 @@
-//! The bridge to [`CustomSessionStorage`]: a [`SledSessionStorage`]'s operations as the
-//! callbacks a custom storage is built from (what the Node guide's `RedisStore` class supplies,
-//! on sled). The custom storage knows no backend; this file knows both.
+//! [`CustomSessionStorage::sled`]: the embedded store as the default callbacks of a custom
+//! storage on a single server (what the Node guide's `RedisStore` class supplies, on sled).
+//! The custom storage knows no backend; this file knows both.
 
-use std::{future::Future, path::Path, pin::Pin};
+use std::path::Path;
 
 use super::SledSessionStorage;
-use crate::{CustomSessionStorage, LoadedSession, Result, Session, SessionStorage};
-
-type CallbackFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
-
-impl SledSessionStorage {
-    /// A store callback for [`CustomSessionStorage`], writing to this storage.
-    pub fn store_callback(
-        &self,
-    ) -> impl Fn(Session) -> CallbackFuture<bool> + Send + Sync + Clone + 'static {
-        let storage = self.clone();
-        move |session: Session| {
-            let storage = storage.clone();
-            Box::pin(async move { storage.store_session(&session).await })
-        }
-    }
-
-    /// A load callback for [`CustomSessionStorage`], reading from this storage.
-    pub fn load_callback(
-        &self,
-    ) -> impl Fn(String) -> CallbackFuture<Option<LoadedSession>> + Send + Sync + Clone + 'static
-    {
-        let storage = self.clone();
-        move |id: String| {
-            let storage = storage.clone();
-            Box::pin(async move { Ok(storage.load_session(&id).await?.map(LoadedSession::from)) })
-        }
-    }
-
-    /// A delete callback for [`CustomSessionStorage`].
-    pub fn delete_callback(
-        &self,
-    ) -> impl Fn(String) -> CallbackFuture<bool> + Send + Sync + Clone + 'static {
-        let storage = self.clone();
-        move |id: String| {
-            let storage = storage.clone();
-            Box::pin(async move { storage.delete_session(&id).await })
-        }
-    }
-
-    /// A delete-many callback for [`CustomSessionStorage::with_delete_sessions_callback`].
-    pub fn delete_sessions_callback(
-        &self,
-    ) -> impl Fn(Vec<String>) -> CallbackFuture<bool> + Send + Sync + Clone + 'static {
-        let storage = self.clone();
-        move |ids: Vec<String>| {
-            let storage = storage.clone();
-            Box::pin(async move { storage.delete_sessions(&ids).await })
-        }
-    }
-
-    /// A find callback for [`CustomSessionStorage::with_find_sessions_by_shop_callback`].
-    pub fn find_sessions_by_shop_callback(
-        &self,
-    ) -> impl Fn(String) -> CallbackFuture<Vec<LoadedSession>> + Send + Sync + Clone + 'static {
-        let storage = self.clone();
-        move |shop: String| {
-            let storage = storage.clone();
-            Box::pin(async move {
-                let found = storage.find_sessions_by_shop(&shop).await?;
-                Ok(found.into_iter().map(LoadedSession::from).collect())
-            })
-        }
-    }
-}
+use crate::{CustomSessionStorage, Result};
 
 impl CustomSessionStorage {
     /// A custom storage whose five callbacks are those of a [`SledSessionStorage`] at `path`
-    /// with default settings. Replace any of them with `with_*_callback`; the others stay on
-    /// sled.
+    /// with default settings ([`CustomSessionStorage::from_storage`] over
+    /// [`SledSessionStorage::open`]). Replace any of them with `with_*_callback`; the others
+    /// stay on sled. For other sled settings, build the storage and pass it to `from_storage`.
     ///
     /// # Errors
     /// As [`SledSessionStorage::open`].
@@ -94,18 +32,6 @@ impl CustomSessionStorage {
     /// # Ok(()) }
     /// ```
     pub fn sled(path: impl AsRef<Path>) -> Result<Self> {
-        Ok(Self::from_sled(&SledSessionStorage::open(path)?))
-    }
-
-    /// A custom storage whose five callbacks are those of `storage`.
-    #[must_use]
-    pub fn from_sled(storage: &SledSessionStorage) -> Self {
-        CustomSessionStorage::new(
-            storage.store_callback(),
-            storage.load_callback(),
-            storage.delete_callback(),
-        )
-        .with_delete_sessions_callback(storage.delete_sessions_callback())
-        .with_find_sessions_by_shop_callback(storage.find_sessions_by_shop_callback())
+        Ok(Self::from_storage(SledSessionStorage::open(path)?))
     }
 }
