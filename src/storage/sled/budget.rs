@@ -39,6 +39,17 @@
 //! splits a leaf, both halves, the parent and two cleaner rewrites (`tree.rs:1450-1518`). Four
 //! of the largest leaves (`layout.rs`) bound all of these. A writer over the limit asks every
 //! flusher of the process to flush now and waits; it never blocks a thread while it waits.
+//!
+//! # What the charge does not cover
+//!
+//! A write whose page changed between its traversal and its compare-and-set
+//! (`pagecache/mod.rs:1090`, `:1522`) tries again, and sled still writes the abandoned attempt
+//! into the log buffer, marked canceled (`pagecache/mod.rs:1130`, `:1565`;
+//! `reservation.rs:112-123`). How often a write retries depends on how many other writes land
+//! on the same page meanwhile (the newest leaf of `by_expiry` takes every store's entry), so
+//! these bytes are not part of the bound. The charge leaves room for them in practice (it
+//! counts four of the largest leaves for what is usually one small entry, and no stress run has
+//! come near the limit), but a charge from real sizes must add them before it can be tighter.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 

@@ -22,7 +22,9 @@
 //! key/value pair, or a whole tree node when sled consolidates a page
 //! (`pagecache/mod.rs:1036-1042`). A leaf splits only once it holds more than 16 entries
 //! (`node.rs:599-612`, by count, never by bytes), and lazily, on a later traversal, so 17
-//! entries can sit in one leaf and be written as one message.
+//! entries can sit in one leaf and be written as one message. Never more: a write links its
+//! entry by compare-and-set against the very page its traversal saw, with at most 16 entries
+//! (`tree.rs:1673`, `pagecache/mod.rs:1090`), so concurrent writers cannot stack up more.
 //!
 //! So a leaf of 17 of the largest entries must stay under the blob threshold. An entry is at
 //! most a record plus its key: an id of at most [`MAX_ID_LEN`](crate::MAX_ID_LEN) bytes in
