@@ -22,8 +22,9 @@
 //! thread (`flusher.rs:68`), which this crate never starts. A completed flush has written
 //! every buffer holding a byte logged before it began (`make_stable`, `iobuf.rs:900-1006`).
 //!
-//! Every write reserves units here before it touches sled and holds them until the flush that
-//! covers it completes (`flusher.rs`): one segment is [`UNITS_PER_SEGMENT`] units, and a write
+//! Every write reserves units here before it touches sled and holds them until the sled flush
+//! that covers it has returned (`flusher.rs`; the `fdatasync` after it is not needed for this
+//! and runs with the units already given back): one segment is [`UNITS_PER_SEGMENT`] units, and a write
 //! of at most `b` log bytes takes `b × 4/3` bytes' worth, so units held ≥ segments that can be
 //! filled. Every window of unflushed writes of a database also holds one segment's units from
 //! its opening: the buffer it starts in may already hold earlier bytes and be sealed after a few

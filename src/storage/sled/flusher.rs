@@ -5,10 +5,12 @@
 //! Writes are grouped into *windows*. A writer reserves budget units, then writes into the open
 //! window (opening it with one segment's worth of base units if needed) while holding the
 //! window's read lock; the flusher closes the window under its write lock, so it never closes
-//! one in the middle of a write. Closing takes the window's units, flushes sled, `fdatasync`s
-//! the `db` file, gives the units back to the budget and publishes the window's generation as
-//! durable. A writer that needs durability waits for its window's generation: every writer that
-//! arrived while a flush ran shares the next one.
+//! one in the middle of a write. Closing takes the window's units, flushes sled, gives the
+//! units back to the budget (sled's buffers are written: writers may go on), then `fdatasync`s
+//! the `db` file and publishes the window's generation as durable. A writer that needs
+//! durability waits for its window's generation: every writer that arrived while a flush ran,
+//! its `fdatasync` included, shares the next one. Under `Periodic`, a flush for budget pressure
+//! alone skips the `fdatasync`; the interval's flush makes everything before it durable.
 //!
 //! A failed flush is final (fail-stop): the error is reported for that window and every later
 //! one, since after a failed `fdatasync` the kernel may have dropped the dirty pages and a
@@ -325,41 +327,12 @@ fn flush_loop(
     stalls: &StallTracker,
 ) {
     let mut generation = 1;
-    let mut last_flush = Instant::now();
+    let mut last_sync = Instant::now();
+    // Whether a flush wrote to the log file since its last `fdatasync`.
+    let mut unsynced = false;
     let mut failure: Option<(u64, Arc<FlushFailure>)> = None;
     loop {
-        let stop = {
-            let mut requests = lock(&shared.requests);
-            loop {
-                let interval_due = match policy {
-                    FlushPolicy::Periodic(every) => last_flush.elapsed() >= every,
-                    FlushPolicy::EveryWrite => false,
-                };
-                if requests.stop
-                    || requests.pressure
-                    || requests.wanted >= generation
-                    || interval_due
-                {
-                    break;
-                }
-                requests = match policy {
-                    FlushPolicy::Periodic(every) => {
-                        let left = every.saturating_sub(last_flush.elapsed());
-                        shared
-                            .wake
-                            .wait_timeout(requests, left)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                    FlushPolicy::EveryWrite => shared
-                        .wake
-                        .wait(requests)
-                        .unwrap_or_else(PoisonError::into_inner),
-                };
-            }
-            requests.pressure = false;
-            requests.stop
-        };
+        let Wake { stop, sync } = wait_for_work(shared, policy, generation, last_sync);
 
         let units = {
             let mut window = shared
@@ -369,38 +342,103 @@ fn flush_loop(
             window.generation += 1;
             window.units.swap(0, Ordering::AcqRel)
         };
-        last_flush = Instant::now();
         if units > 0 && failure.is_none() {
-            if let Err(error) = flush_and_sync(db, db_file, stalls) {
-                tracing::error!(error = ?error, "flushing sessions to disk failed");
-                failure = Some((generation, Arc::new(error)));
+            match budget::with_flush_slot(|| {
+                let _tracked = stalls.track();
+                db.flush()
+            }) {
+                Ok(_) => unsynced = true,
+                Err(error) => failure = Some((generation, fail(FlushFailure::Sled(error)))),
             }
         }
+        // sled's flush has written every buffer sealed before it (`make_stable`, sled
+        // `iobuf.rs:900-1006`): these units no longer stand for unwritten buffers, so writers
+        // go on while the `fdatasync` below runs.
         budget::release(units);
+        let closed = generation;
+        generation += 1;
+        let failed_now = failure.as_ref().is_some_and(|(at, _)| *at == closed);
+        if !sync && !failed_now {
+            continue;
+        }
+        // sled's flush ends in `sync_file_range`, which neither flushes the drive's cache nor
+        // the file's metadata; `fdatasync` on a second handle of the same file does both.
+        // sled's lock on the file is an `flock`, which a second handle leaves alone. One
+        // `fdatasync` covers every flush since the last one.
+        if unsynced && failure.is_none() {
+            if let Err(error) = db_file.sync_data() {
+                failure = Some((closed, fail(FlushFailure::Sync(error))));
+            }
+        }
+        unsynced = false;
+        last_sync = Instant::now();
         publish.send_replace(Flushed {
-            through: generation,
+            through: closed,
             failure: failure.clone(),
         });
-        generation += 1;
         if stop {
             return;
         }
     }
 }
 
-/// sled's flush ends in `sync_file_range`, which neither flushes the drive's cache nor the
-/// file's metadata; `fdatasync` on a second handle of the same file does both. sled's lock on
-/// the file is an `flock`, which a second handle leaves alone.
-fn flush_and_sync(
-    db: &sled::Db,
-    db_file: &File,
-    stalls: &StallTracker,
-) -> Result<(), FlushFailure> {
-    budget::with_flush_slot(|| {
-        let _tracked = stalls.track();
-        db.flush().map_err(FlushFailure::Sled)?;
-        db_file.sync_data().map_err(FlushFailure::Sync)
-    })
+/// Why the flusher woke up.
+struct Wake {
+    /// End the thread after this flush.
+    stop: bool,
+    /// Make this flush durable (`fdatasync`) and publish it: a writer waits for it, the interval
+    /// of `Periodic` is due, or the thread stops. A flush for budget pressure alone, under
+    /// `Periodic`, only writes sled's buffers to the file: that is what frees budget, and the
+    /// interval's `fdatasync` still comes on time.
+    sync: bool,
+}
+
+/// Waits until a writer wants a flush, the budget is under pressure, the interval is due or the
+/// flusher must stop.
+fn wait_for_work(
+    shared: &Shared,
+    policy: FlushPolicy,
+    generation: u64,
+    last_sync: Instant,
+) -> Wake {
+    let mut requests = lock(&shared.requests);
+    loop {
+        let interval_due = match policy {
+            FlushPolicy::Periodic(every) => last_sync.elapsed() >= every,
+            FlushPolicy::EveryWrite => false,
+        };
+        let sync = requests.stop
+            || requests.wanted >= generation
+            || interval_due
+            || policy == FlushPolicy::EveryWrite;
+        if requests.stop || requests.pressure || requests.wanted >= generation || interval_due {
+            requests.pressure = false;
+            return Wake {
+                stop: requests.stop,
+                sync,
+            };
+        }
+        requests = match policy {
+            FlushPolicy::Periodic(every) => {
+                let left = every.saturating_sub(last_sync.elapsed());
+                shared
+                    .wake
+                    .wait_timeout(requests, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            FlushPolicy::EveryWrite => shared
+                .wake
+                .wait(requests)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+    }
+}
+
+/// Logs a failed flush once, when it happens.
+fn fail(failure: FlushFailure) -> Arc<FlushFailure> {
+    tracing::error!(error = ?failure, "flushing sessions to disk failed");
+    Arc::new(failure)
 }
 
 fn read(window: &RwLock<Window>) -> RwLockReadGuard<'_, Window> {
