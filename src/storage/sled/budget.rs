@@ -38,36 +38,41 @@
 //! (`pagecache/constants.rs:27`, `pagecache/mod.rs:1036-1042`), plus the page the cleaner
 //! rewrites with every such rewrite (`pagecache/mod.rs:1206-1210`); or, when its traversal
 //! splits a leaf, both halves, the parent and two cleaner rewrites (`tree.rs:1450-1518`). Four
-//! of the largest leaves (`layout.rs`) bound all of these. A writer over the limit asks every
-//! flusher of the process to flush now and waits; it never blocks a thread while it waits.
+//! of the largest nodes bound all of these: `layout.rs` says how large a node can be for given
+//! entry and key sizes, `charge.rs` keeps the sizes the database really holds. A writer over
+//! the limit asks every flusher of the process to flush now and waits; it never blocks a thread
+//! while it waits.
 //!
-//! # What the charge does not cover
+//! # Races for a page
 //!
 //! A write whose page changed between its traversal and its compare-and-set
 //! (`pagecache/mod.rs:1090`, `:1522`) tries again, and sled still writes the abandoned attempt
 //! into the log buffer, marked canceled (`pagecache/mod.rs:1130`, `:1565`;
-//! `reservation.rs:112-123`). How often a write retries depends on how many other writes land
-//! on the same page meanwhile (the newest leaf of `by_expiry` takes every store's entry), so
-//! these bytes are not part of the bound. The charge leaves room for them in practice (it
-//! counts four of the largest leaves for what is usually one small entry, and no stress run has
-//! come near the limit), but a charge from real sizes must add them before it can be tighter.
+//! `reservation.rs:112-123`). Such bytes are no write's charge, so writes of a database never
+//! race each other: they make their sled calls one at a time, inside the gate of `charge.rs`.
+//! What is left is reads: a traversal that finds a node due for a split or merge does it
+//! (`tree.rs:1673`, `:1735`), so when several reads find the same due node at once, all but one
+//! log a canceled attempt. That is at most one node per read, since a read that loses starts
+//! over and finds the work done; the charge, four of the largest nodes for what is usually one
+//! small entry, leaves room for it.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::sync::Notify;
 
-use super::layout::Limits;
+use super::{charge::Sizes, layout};
 
 /// Budget units that stand for one of a database's log segments (one sled I/O buffer).
 pub(crate) const UNITS_PER_SEGMENT: u64 = 1 << 16;
 
-/// The units one single-key write of a database with these limits reserves (see the module
-/// docs): its entry and four of the largest leaves, scaled by 4/3 for the padding of sealed
-/// buffers, in units of the database's segment.
-pub(crate) fn units_per_write(limits: Limits) -> u64 {
-    const MESSAGE_HEADERS: usize = 5 * 32;
-    let bytes = (limits.largest_entry() + 4 * limits.largest_leaf() + MESSAGE_HEADERS) as u64;
-    (bytes * 4 * UNITS_PER_SEGMENT).div_ceil(3 * limits.segment_size as u64)
+/// The units one single-key write reserves in a database of this segment size whose entries
+/// and keys are at most `sizes` (see the module docs and `charge.rs`): its entry and four of
+/// the largest nodes, scaled by 4/3 for the padding of sealed buffers, in units of the
+/// database's segment.
+pub(crate) fn units_per_write(segment_size: usize, sizes: Sizes) -> u64 {
+    const MESSAGE_HEADERS: u64 = 5 * 32;
+    let bytes = layout::entry_bytes(sizes) + 4 * layout::largest_node(sizes) + MESSAGE_HEADERS;
+    (bytes * 4 * UNITS_PER_SEGMENT).div_ceil(3 * segment_size as u64)
 }
 
 /// The most units every open database of the process may hold together.

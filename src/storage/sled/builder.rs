@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{
-    SledSessionStorage, files,
+    SledSessionStorage, charge, files,
     layout::{LAYOUT_VERSION, Limits, NEW_SEGMENT_SIZE},
     repair,
 };
@@ -161,6 +161,17 @@ impl SledSessionStorageBuilder {
                 meta.layout_version
             )));
         }
+        // A `meta` written before the sizes were kept (or none): measure them once; the
+        // `meta` written below keeps them.
+        let sizes = match meta.and_then(|meta| meta.sizes) {
+            Some(sizes) => sizes,
+            None => charge::measure(&[
+                (*db).clone(),
+                db.open_tree("sessions")?,
+                db.open_tree("by_shop")?,
+                db.open_tree("by_expiry")?,
+            ])?,
+        };
         let storage = SledSessionStorage::from_db(
             db,
             self.path,
@@ -168,6 +179,7 @@ impl SledSessionStorageBuilder {
             self.ttl,
             self.clock,
             Limits::for_segment_size(segment_size),
+            sizes,
         )?;
         if !meta.is_some_and(|meta| meta.clean_shutdown) && !prepared.new {
             let report = storage.inner.repair_blocking()?;

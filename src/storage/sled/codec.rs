@@ -18,6 +18,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::charge::Sizes;
 use crate::{AssociatedUser, CorruptRecord, Error, OnlineAccessInfo, Result, Session};
 
 /// Records whose user id is a `u64`; still read, no longer written.
@@ -309,24 +310,50 @@ fn from_instant((secs, nanos): Instant) -> Result<SystemTime, CorruptRecord> {
         .ok_or(CorruptRecord::BadDate)
 }
 
-/// The first byte of a `meta` entry written by this version of the crate.
+/// `meta` entries without the database's sizes; still read.
 const META_V1: u8 = 1;
+/// The first byte of a `meta` entry written by this version of the crate.
+const META_V2: u8 = 2;
 
-/// The database's own small record: which layout it has and whether it was closed cleanly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The database's own small record: which layout it has, whether it was closed cleanly, and
+/// the sizes its writes are charged for (`charge.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meta {
     /// The layout version (see `layout.rs`).
     pub(crate) layout_version: u32,
     /// `false` from the moment a process opens the database until it closes it cleanly.
     pub(crate) clean_shutdown: bool,
+    /// The largest entry and key the database has held; `None` in a `meta` written before they
+    /// were kept.
+    pub(crate) sizes: Option<Sizes>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MetaV1 {
+    layout_version: u32,
+    clean_shutdown: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MetaV2 {
+    layout_version: u32,
+    clean_shutdown: bool,
+    largest_entry: u64,
+    largest_key: u64,
 }
 
 /// Encodes the `meta` entry.
-pub(crate) fn encode_meta(meta: Meta) -> Vec<u8> {
-    let mut bytes = vec![META_V1];
-    // Two fixed fields into a Vec: encoding cannot fail.
+pub(crate) fn encode_meta(layout_version: u32, clean_shutdown: bool, sizes: Sizes) -> Vec<u8> {
+    let meta = MetaV2 {
+        layout_version,
+        clean_shutdown,
+        largest_entry: sizes.entry,
+        largest_key: sizes.key,
+    };
+    let mut bytes = vec![META_V2];
+    // Four fixed fields into a Vec: encoding cannot fail.
     bincode::serde::encode_into_std_write(meta, &mut bytes, config())
-        .expect("encoding two integers into a Vec cannot fail");
+        .expect("encoding four integers into a Vec cannot fail");
     bytes
 }
 
@@ -336,7 +363,19 @@ pub(crate) fn encode_meta(meta: Meta) -> Vec<u8> {
 /// [`Error::Corrupt`] (for the id `meta`) when the bytes are not a `meta` entry.
 pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
     let decoded = match bytes.split_first() {
-        Some((&META_V1, body)) => borrow_decode::<Meta>(body),
+        Some((&META_V2, body)) => borrow_decode::<MetaV2>(body).map(|meta| Meta {
+            layout_version: meta.layout_version,
+            clean_shutdown: meta.clean_shutdown,
+            sizes: Some(Sizes {
+                entry: meta.largest_entry,
+                key: meta.largest_key,
+            }),
+        }),
+        Some((&META_V1, body)) => borrow_decode::<MetaV1>(body).map(|meta| Meta {
+            layout_version: meta.layout_version,
+            clean_shutdown: meta.clean_shutdown,
+            sizes: None,
+        }),
         Some((&version, _)) => Err(CorruptRecord::UnknownVersion(version)),
         None => Err(CorruptRecord::Empty),
     };
@@ -350,16 +389,28 @@ pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
 mod tests {
     #[test]
     fn meta_round_trips_and_rejects_damage() {
+        let sizes = Sizes {
+            entry: 700,
+            key: 90,
+        };
+        let bytes = encode_meta(1, true, sizes);
         let meta = Meta {
             layout_version: 1,
             clean_shutdown: true,
+            sizes: Some(sizes),
         };
-        assert_eq!(decode_meta(&encode_meta(meta)).unwrap(), meta);
+        assert_eq!(decode_meta(&bytes).unwrap(), meta);
         assert!(decode_meta(&[]).is_err());
         assert!(decode_meta(&[9, 1, 1]).is_err());
-        let mut long = encode_meta(meta);
+        let mut long = bytes;
         long.push(0);
         assert!(decode_meta(&long).is_err());
+        // A version 1 entry: layout 1, clean.
+        let old = decode_meta(&[META_V1, 1, 1]).unwrap();
+        assert_eq!(
+            (old.layout_version, old.clean_shutdown, old.sizes),
+            (1, true, None)
+        );
     }
 
     use serde_json::json;

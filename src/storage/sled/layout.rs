@@ -37,7 +37,7 @@
 //! 64 KiB, stay readable. Index nodes hold at most 257 separators, which sled shortens to the
 //! shared prefix plus one byte (`node.rs:183-199`), far below either threshold for real ids.
 
-use super::codec::MAX_RECORD_BYTES;
+use super::{charge::Sizes, codec::MAX_RECORD_BYTES};
 use crate::MAX_ID_LEN;
 
 /// The layout this version writes (see the module docs).
@@ -59,6 +59,33 @@ const LEAF_ENTRIES: usize = 17;
 /// Bytes of a leaf entry beyond its key and value: two length varints of at most 3 bytes each
 /// at these sizes (`serialization.rs:141-160`), rounded up.
 const ENTRY_OVERHEAD: usize = 8;
+
+/// Children an index node can hold when sled writes it whole: it splits past 256
+/// (`node.rs:599-612`).
+const INDEX_CHILDREN: u64 = 257;
+
+/// Bytes of an index child beyond its separator key: the key's length and the child's page id,
+/// varints of at most 9 bytes each (`serialization.rs:141-160`), rounded up.
+const CHILD_OVERHEAD: u64 = 20;
+
+/// Bytes of a node beyond its entries, besides its two bound keys: its kind, prefix length,
+/// merge state and next-sibling id (`serialization.rs`, `Node`), rounded up.
+const NODE_HEADER: u64 = 64;
+
+/// The largest tree node sled can write for a database whose entries and keys are at most
+/// `sizes`: a leaf of 17 entries, or an index node of 257 separators (a separator is at most a
+/// whole key), with its header and bound keys.
+pub(crate) fn largest_node(sizes: Sizes) -> u64 {
+    let leaf = LEAF_ENTRIES as u64 * (sizes.entry + ENTRY_OVERHEAD as u64);
+    let index = INDEX_CHILDREN * (sizes.key + CHILD_OVERHEAD);
+    leaf.max(index) + 2 * sizes.key + NODE_HEADER
+}
+
+/// The largest single-key write sled takes in this database: the entry overhead on top of the
+/// entry itself.
+pub(crate) fn entry_bytes(sizes: Sizes) -> u64 {
+    sizes.entry + ENTRY_OVERHEAD as u64
+}
 
 /// The bytes sled writes at most for one key/value pair of this database, and the sizes they
 /// are derived from.
@@ -84,13 +111,15 @@ impl Limits {
         }
     }
 
-    /// The largest key/value pair of this database, as sled writes it in a leaf.
-    pub(crate) fn largest_entry(self) -> usize {
+    /// The largest key/value pair this database accepts, as sled writes it in a leaf.
+    #[cfg(test)]
+    fn largest_entry(self) -> usize {
         self.max_record_bytes + MAX_SHOP_LEN + 1 + MAX_ID_LEN + ENTRY_OVERHEAD
     }
 
     /// The largest leaf sled can write whole: 17 of the largest entries.
-    pub(crate) fn largest_leaf(self) -> usize {
+    #[cfg(test)]
+    fn largest_leaf(self) -> usize {
         LEAF_ENTRIES * self.largest_entry()
     }
 

@@ -4,6 +4,7 @@
 //! - `layout.rs`: the trees and keys, and why records stay small (sled's blob files);
 //! - `writes.rs`: how a store or delete stays atomic without sled's transactions;
 //! - `budget.rs`: how far writers may run ahead of the disk (sled's I/O pool deadlock);
+//! - `charge.rs`: what each write reserves from that budget, from the sizes the database holds;
 //! - `flusher.rs`: group commit, the periodic flush and `fdatasync`;
 //! - `files.rs`: the `fsync`s sled does not do and the snapshot a crash leaves behind;
 //! - `repair.rs`: what an unclean shutdown can leave, and how open repairs it.
@@ -11,6 +12,7 @@
 mod budget;
 mod builder;
 mod callbacks;
+mod charge;
 mod codec;
 mod files;
 mod flusher;
@@ -41,6 +43,7 @@ pub use self::{
     verify::{VerifyProblem, VerifyReport},
 };
 use self::{
+    charge::{Charge, Sizes},
     flusher::{Flusher, Ticket},
     id_locks::IdLocks,
     layout::Limits,
@@ -138,8 +141,8 @@ struct Inner {
     by_expiry: sled::Tree,
     locks: IdLocks,
     limits: Limits,
-    /// Budget units one single-key write may cost at most (see `budget.rs`).
-    op_units: u64,
+    /// What a write reserves from the budget (see `charge.rs`).
+    charge: Charge,
     ttl: TtlPolicy,
     clock: Arc<dyn Clock>,
     path: PathBuf,
@@ -172,6 +175,7 @@ impl SledSessionStorage {
         ttl: TtlPolicy,
         clock: Arc<dyn Clock>,
         limits: Limits,
+        sizes: Sizes,
     ) -> Result<Self> {
         let watchdog = StallWatchdog::start()?;
         let flusher = Flusher::start(
@@ -189,7 +193,8 @@ impl SledSessionStorage {
                 by_expiry: db.open_tree("by_expiry")?,
                 db,
                 locks: IdLocks::new(),
-                op_units: budget::units_per_write(limits),
+                // The `meta` entry is in the database too.
+                charge: Charge::new(limits.segment_size, sizes.max(repair::META_SIZES)),
                 limits,
                 ttl,
                 clock,

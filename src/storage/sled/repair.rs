@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     Inner, SledSessionStorage,
+    charge::Sizes,
     codec::{self, Meta},
     index,
     layout::LAYOUT_VERSION,
@@ -138,11 +139,20 @@ impl Inner {
 
     /// Writes the missing index entries of the record of `id`, judged again under its lock.
     fn rebuild_entries(&self, id: &str) -> Result<usize> {
-        let (rebuilt, _) = self.flusher.write_blocking(2 * self.op_units, || {
+        // The entries it may write: those of the record as it is now (judged again below).
+        let own = match self.get_record(id) {
+            Ok(Some(record)) => super::writes::IndexKeys::of_record(id, &record).sizes(),
+            _ => Sizes::default(),
+        };
+        let (rebuilt, _) = self.charged_write_blocking(2, own, |_| {
             let _lock = self.locks.lock(id);
             let Ok(Some(record)) = self.get_record(id) else {
                 return Ok((0, 0));
             };
+            if !own.covers(super::writes::IndexKeys::of_record(id, &record).sizes()) {
+                // Stored anew since: the next repair judges it.
+                return Ok((0, 0));
+            }
             let missing = self.missing_entries(id, &record)?;
             for problem in &missing {
                 match problem {
@@ -156,8 +166,7 @@ impl Inner {
                     _ => {}
                 }
             }
-            let writes = missing.len() as u64;
-            Ok((missing.len(), writes * self.op_units))
+            Ok((missing.len(), missing.len() as u64))
         })?;
         Ok(rebuilt)
     }
@@ -165,7 +174,7 @@ impl Inner {
     /// Removes the index entry `key` of `tree` if it is still stale under the lock of `id`
     /// (`None`: a malformed key, which no record can claim).
     fn remove_if_stale(&self, tree: &sled::Tree, key: &[u8], id: Option<&str>) -> Result<bool> {
-        let (removed, _) = self.flusher.write_blocking(self.op_units, || {
+        let (removed, _) = self.charged_write_blocking(1, Sizes::default(), |_| {
             let _lock = id.map(|id| self.locks.lock(id));
             let still_stale = match id {
                 None => true,
@@ -181,7 +190,7 @@ impl Inner {
             };
             if still_stale {
                 tree.remove(key)?;
-                Ok((true, self.op_units))
+                Ok((true, 1))
             } else {
                 Ok((false, 0))
             }
@@ -212,13 +221,24 @@ pub(super) fn read_meta(db: &sled::Db) -> Result<Option<Meta>> {
 
 /// Writes the `meta` entry with this clean-shutdown marker (not waiting for the disk).
 pub(super) fn mark_shutdown(inner: &Inner, clean: bool) -> Result<()> {
-    let meta = codec::encode_meta(Meta {
-        layout_version: LAYOUT_VERSION,
-        clean_shutdown: clean,
-    });
-    inner.flusher.write_blocking(inner.op_units, || {
-        inner.db.insert(META_KEY, meta)?;
-        Ok(((), inner.op_units))
+    inner.charged_write_blocking(1, META_SIZES, |sizes| {
+        write_meta(&inner.db, clean, sizes)?;
+        Ok(((), 1))
     })?;
+    Ok(())
+}
+
+/// The sizes of the `meta` entry itself (key and a version 2 body), for the charge.
+pub(super) const META_SIZES: Sizes = Sizes {
+    entry: 4 + 32,
+    key: 4,
+};
+
+/// The single-key write of the `meta` entry, for a caller that holds the charge's gate.
+pub(super) fn write_meta(db: &sled::Db, clean: bool, sizes: Sizes) -> Result<()> {
+    db.insert(
+        META_KEY,
+        codec::encode_meta(LAYOUT_VERSION, clean, sizes.max(META_SIZES)),
+    )?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::{
 use sled::IVec;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{Inner, SledSessionStorage, index};
+use super::{Inner, SledSessionStorage, charge::Sizes, index};
 use crate::{Error, Result, storage::ttl};
 
 /// How many expiry entries one step of a sweep handles before it yields to other tasks: about
@@ -120,12 +120,11 @@ impl SledSessionStorage {
     async fn sweep_entry(&self, key: &[u8], now_ms: u64) -> Result<Swept> {
         let inner = &*self.inner;
         let (swept, _) = inner
-            .flusher
-            .write(3 * inner.op_units, || {
+            .charged_write(3, Sizes::default(), |_| {
                 let _tracked = inner.watchdog.track();
                 let Some((deadline, id)) = index::split_expiry_key(key) else {
                     inner.by_expiry.remove(key)?;
-                    return Ok((Swept::Stale, inner.op_units));
+                    return Ok((Swept::Stale, 1));
                 };
                 let _lock = inner.locks.lock(id);
                 match inner.get_record(id) {
@@ -139,11 +138,11 @@ impl SledSessionStorage {
                             .by_shop
                             .remove(index::shop_key(&record.session.shop, id))?;
                         inner.by_expiry.remove(key)?;
-                        Ok((Swept::Removed, 3 * inner.op_units))
+                        Ok((Swept::Removed, 3))
                     }
                     Ok(_) => {
                         inner.by_expiry.remove(key)?;
-                        Ok((Swept::Stale, inner.op_units))
+                        Ok((Swept::Stale, 1))
                     }
                     Err(Error::Corrupt { source, .. }) => {
                         Ok((Swept::Corrupt(crate::error::with_sources(&source)), 0))

@@ -21,7 +21,9 @@
 //! lock and reads the record again under it before acting, so it never undoes a store that
 //! ran a moment earlier (a merchant reinstalling gets a new `offline_{shop}` session).
 
-use super::{Inner, SledSessionStorage, codec, flusher::Ticket, index, layout::MAX_SHOP_LEN};
+use super::{
+    Inner, SledSessionStorage, charge::Sizes, codec, flusher::Ticket, index, layout::MAX_SHOP_LEN,
+};
 use crate::{Error, Result, Session};
 
 /// Single-key writes a store makes at most: two new index entries, the record, two removals.
@@ -47,6 +49,14 @@ impl IndexKeys {
     pub(super) fn of_record(id: &str, record: &codec::Record) -> Self {
         Self::of(&record.session.shop, record.deadline_ms, id)
     }
+
+    /// The sizes of these entries (keys with empty values), for the charge.
+    pub(super) fn sizes(&self) -> Sizes {
+        let shop = Sizes::of_entry(&self.shop, &[]);
+        self.expiry
+            .as_deref()
+            .map_or(shop, |expiry| shop.max(Sizes::of_entry(expiry, &[])))
+    }
 }
 
 impl SledSessionStorage {
@@ -63,12 +73,11 @@ impl SledSessionStorage {
         let deadline = inner.ttl.deadline_ms(session, self.now_ms());
         let record = codec::encode(session, deadline, inner.limits.max_record_bytes)?;
         let keys = IndexKeys::of(&session.shop, deadline, &session.id);
-        let units = STORE_WRITES * inner.op_units;
+        let own = Sizes::of_entry(session.id.as_bytes(), &record).max(keys.sizes());
         let ((), ticket) = inner
-            .flusher
-            .write(units, || {
+            .charged_write(STORE_WRITES, own, |_| {
                 let writes = inner.store_locked(&session.id, &record, &keys)?;
-                Ok(((), writes * inner.op_units))
+                Ok(((), writes))
             })
             .await?;
         Ok(ticket)
@@ -79,10 +88,9 @@ impl SledSessionStorage {
     pub(super) async fn delete(&self, id: &str) -> Result<Ticket> {
         let inner = &*self.inner;
         let ((), ticket) = inner
-            .flusher
-            .write(DELETE_WRITES * inner.op_units, || {
+            .charged_write(DELETE_WRITES, Sizes::default(), |_| {
                 let writes = inner.delete_locked(id)?;
-                Ok(((), writes * inner.op_units))
+                Ok(((), writes))
             })
             .await?;
         Ok(ticket)
