@@ -327,7 +327,113 @@ fn sweep(c: &mut Criterion) {
     group.finish();
 }
 
-/// Durable stores with 1, 8 and 64 concurrent writers; time per stored session.
+/// Loads while a sweep removes 10,000 expired sessions, against loads with no sweep: each round
+/// stores 10,000 sessions that expire, moves the clock past them, measures 20,000 idle loads,
+/// then loads without pause while the sweep runs. criterion times the sweep; the latency of
+/// every load goes to `loads_during_sweep/percentiles.json` beside criterion's output, which
+/// `report.py` reads (criterion reports means and medians, not a p99).
+fn loads_during_sweep(c: &mut Criterion) {
+    const EXPIRED: u64 = 10_000;
+    const LIVE: u64 = 10_000;
+    const IDLE_LOADS: u64 = 20_000;
+    let runtime = runtime();
+    let dir = scratch_dir();
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let storage = SledSessionStorage::builder(dir.path().join("loads-during-sweep"))
+        .clock(clock.clone())
+        .flush_policy(FlushPolicy::Periodic(Duration::from_millis(100)))
+        .open()
+        .unwrap();
+    let backend = Backend::Ours(Arc::new(storage.clone()));
+    runtime.block_on(fill(&backend, 0..LIVE));
+    let idle = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let during = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut next = 10 * LIVE;
+    let mut group = c.benchmark_group("loads_during_sweep");
+    group.sample_size(10);
+    group.bench_function(format!("sweep-{EXPIRED}"), |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (storage, clock, backend) = (storage.clone(), clock.clone(), backend.clone());
+            let (idle, during) = (idle.clone(), during.clone());
+            let first = next;
+            next += iters * EXPIRED;
+            async move {
+                let mut total = Duration::ZERO;
+                for round in 0..iters {
+                    let start = first + round * EXPIRED;
+                    let expires = clock.now() + Duration::from_secs(1);
+                    let mut tasks = tokio::task::JoinSet::new();
+                    for lane in 0..64 {
+                        let backend = backend.clone();
+                        tasks.spawn(async move {
+                            for n in (start..start + EXPIRED).skip(lane).step_by(64) {
+                                backend.store(&data::session_expiring(n, expires)).await;
+                            }
+                        });
+                    }
+                    while tasks.join_next().await.is_some() {}
+                    clock.advance(Duration::from_secs(2));
+
+                    let mut latencies = Vec::with_capacity(IDLE_LOADS as usize);
+                    for i in 0..IDLE_LOADS {
+                        latencies.push(timed_load(&storage, spread(i, LIVE)).await);
+                    }
+                    idle.lock().unwrap().extend(latencies);
+
+                    let started = Instant::now();
+                    let sweeping = tokio::spawn({
+                        let storage = storage.clone();
+                        async move { storage.sweep_expired().await.unwrap() }
+                    });
+                    let mut latencies = Vec::new();
+                    let mut i = 0;
+                    while !sweeping.is_finished() {
+                        latencies.push(timed_load(&storage, spread(i, LIVE)).await);
+                        i += 1;
+                    }
+                    let report = sweeping.await.unwrap();
+                    total += started.elapsed();
+                    assert_eq!(report.removed as u64, EXPIRED);
+                    during.lock().unwrap().extend(latencies);
+                }
+                total
+            }
+        });
+    });
+    group.finish();
+    let percentiles = serde_json::json!({
+        "idle": percentiles(&mut idle.lock().unwrap()),
+        "during_sweep": percentiles(&mut during.lock().unwrap()),
+    });
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("../criterion/loads_during_sweep/percentiles.json");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(out, percentiles.to_string()).unwrap();
+}
+
+/// One load of a live session, timed.
+async fn timed_load(storage: &SledSessionStorage, n: u64) -> Duration {
+    let started = Instant::now();
+    assert!(storage.load_session(&data::id(n)).await.unwrap().is_some());
+    started.elapsed()
+}
+
+/// Nanoseconds at the 50th, 99th and 100th percentile, and how many loads were timed.
+fn percentiles(latencies: &mut [Duration]) -> serde_json::Value {
+    latencies.sort_unstable();
+    let at = |fraction: f64| {
+        let index = ((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1);
+        latencies[index].as_nanos() as u64
+    };
+    serde_json::json!({
+        "count": latencies.len(),
+        "p50_ns": at(0.50),
+        "p99_ns": at(0.99),
+        "max_ns": at(1.0),
+    })
+}
+
+/// Durable stores with 1 to 64 concurrent writers; time per stored session.
 fn durable_writers(c: &mut Criterion) {
     let runtime = runtime();
     let dir = scratch_dir();
@@ -338,7 +444,7 @@ fn durable_writers(c: &mut Criterion) {
     let sqlite_path = dir.path().join("writers-sqlite.db");
     drop(SqliteStore::open(&sqlite_path, "FULL"));
     let mut next = 0_u64;
-    for writers in [1_u64, 8, 64] {
+    for writers in [1_u64, 2, 4, 8, 16, 32, 64] {
         let mut group = c.benchmark_group(format!("durable_writers-{writers}"));
         group.bench_function("sled-everywrite", |b| {
             b.to_async(&runtime).iter_custom(|iters| {
@@ -441,6 +547,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = disk, codec, operations, sweep, durable_writers
+    targets = disk, codec, operations, sweep, loads_during_sweep, durable_writers
 }
 criterion_main!(benches);
