@@ -151,7 +151,7 @@ fn cases() -> Vec<Case> {
             base(json!({})),
         ),
         case(
-            "refreshToken: 0 is absent, another number becomes its text",
+            "refreshToken: 0 is absent",
             json!([
                 ["id", "x"],
                 ["shop", "s.myshopify.com"],
@@ -271,6 +271,17 @@ fn cases() -> Vec<Case> {
                 "id": 7, "first_name": "Grace", "last_name": "42", "email": "g@example.com",
                 "locale": "en", "email_verified": true, "account_owner": false, "collaborator": false}}}),
             ),
+        ),
+        case(
+            "a user id goes through Number(value): 12.0 is 12",
+            json!([
+                ["id", "x"],
+                ["shop", "s.myshopify.com"],
+                ["isOnline", true],
+                ["userId", 12.0]
+            ]),
+            true,
+            base(json!({"isOnline": true, "onlineAccessInfo": {"associated_user": {"id": 12}}})),
         ),
         case(
             "user flags: a non-empty string other than \"false\" is true",

@@ -169,9 +169,9 @@ fn session_types_and_loaded_records() {
 fn refused_records_and_malformed_json() {
     let session = marked_session();
 
-    // A record with every marker and one bad date: serde_json's error quotes only that value.
+    // A record with every marker and a token where a date belongs: no error quotes it.
     let mut object = serde_json::to_value(&session).unwrap();
-    object["expires"] = json!("not a date");
+    object["expires"] = json!("SECRET_ACCESS_TOKEN");
     let error = LoadedSession::from(object).into_session().unwrap_err();
     assert!(matches!(error, Error::Json(_)), "{error:?}");
     assert_error_clean("Error::Json", &error);
@@ -182,6 +182,7 @@ fn refused_records_and_malformed_json() {
         ("email", json!(["SECRET_EMAIL@example.com"])),
         ("accessToken", json!({"token": "SECRET_ACCESS_TOKEN"})),
         ("refreshToken", json!(["SECRET_REFRESH_TOKEN"])),
+        ("expires", json!("SECRET_ACCESS_TOKEN")),
     ] {
         let mut array = session.to_property_array(true);
         array.retain(|(k, _)| k != key);

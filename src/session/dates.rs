@@ -20,10 +20,11 @@ pub(crate) fn to_rfc3339_millis(time: SystemTime) -> Result<String, String> {
 pub(crate) fn from_rfc3339(text: &str) -> Result<SystemTime, String> {
     let time = OffsetDateTime::parse(text, &Rfc3339)
         .map(SystemTime::from)
-        .map_err(|error| format!("{text:?} is not an RFC 3339 date ({error})"))?;
+        // The text is not quoted: a misplaced value could be anything, a token included.
+        .map_err(|error| format!("the string is not an RFC 3339 date ({error})"))?;
     // An offset can move a date at the edge of year 0 or 9999 out of the writable range.
     from_epoch_millis(to_epoch_millis(time))
-        .map_err(|_| format!("{text:?} is outside the years 0 to 9999 in UTC"))?;
+        .map_err(|_| "the date is outside the years 0 to 9999 in UTC".to_string())?;
     Ok(time)
 }
 

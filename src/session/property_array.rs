@@ -342,8 +342,14 @@ fn date(key: &str, value: &Value) -> Result<Option<std::time::SystemTime>> {
 }
 
 fn user_id(key: &str, value: &Value) -> Result<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked just before
+    let whole = |float: f64| {
+        (float.fract() == 0.0 && (0.0..=9.007_199_254_740_991e15).contains(&float))
+            .then_some(float as u64)
+    };
     let parsed = match value {
-        Value::Number(number) => number.as_u64(),
+        // `12.0` is 12 in JavaScript.
+        Value::Number(number) => number.as_u64().or_else(|| number.as_f64().and_then(whole)),
         Value::String(text) => text.trim().parse().ok(),
         _ => None,
     };

@@ -33,15 +33,25 @@
 //! ([`with_flush_slot`]), adding at most 1 more: at most 6 sealed, unwritten buffers, fewer
 //! than the pool's 7 threads, so a truncation always finds a thread.
 //!
-//! What one single-key write logs at most (`units_per_write`): its own message; a
-//! consolidation of its leaf, since every 10th change to a page rewrites the whole node
-//! (`pagecache/constants.rs:27`, `pagecache/mod.rs:1036-1042`), plus the page the cleaner
-//! rewrites with every such rewrite (`pagecache/mod.rs:1206-1210`); or, when its traversal
-//! splits a leaf, both halves, the parent and two cleaner rewrites (`tree.rs:1450-1518`). Four
-//! of the largest nodes bound all of these: `layout.rs` says how large a node can be for given
-//! entry and key sizes, `charge.rs` keeps the sizes the database really holds. A writer over
-//! the limit asks every flusher of the process to flush now and waits; it never blocks a thread
-//! while it waits.
+//! What one single-key write logs at most (`units_per_write`), counted in nodes of the largest
+//! size the database can hold (`layout.rs` says how large a node can be for given entry and key
+//! sizes; `charge.rs` keeps the sizes the database really holds):
+//!
+//! - its own message, and a consolidation of its leaf, since every 10th change to a page
+//!   rewrites the whole node (`pagecache/constants.rs:27`, `pagecache/mod.rs:1036-1042`), plus
+//!   the page the cleaner rewrites with every such rewrite (`pagecache/mod.rs:1206-1210`): 2;
+//! - a split of its leaf, which the read after each write does at once (`writes.rs`): both
+//!   halves, the parent's new child and two cleaner rewrites (`tree.rs:1450-1518`): 4;
+//! - the split of the parent that this gives its 257th child, done by the same traversal, which
+//!   starts again from the root after a split (`tree.rs:1673-1675`): 4 more.
+//!
+//! 10 nodes in all. Not counted: a split that climbs a third level in one write (a grandparent
+//! at 256 children at that very moment, about once in 128 parent splits), merges climbing
+//! likewise after removals, and nodes that an older version of the crate left due for a split
+//! (the read after each write finds them; each write keeps one write's units for that). A
+//! write's own entry is rarely more than a few hundred bytes against those 10 nodes, and that
+//! slack is what covers them. A writer over the limit asks every flusher of the process to
+//! flush now and waits; it never blocks a thread while it waits.
 //!
 //! # Races for a page
 //!
@@ -50,11 +60,9 @@
 //! into the log buffer, marked canceled (`pagecache/mod.rs:1130`, `:1565`;
 //! `reservation.rs:112-123`). Such bytes are no write's charge, so writes of a database never
 //! race each other: they make their sled calls one at a time, inside the gate of `charge.rs`.
-//! What is left is reads: a traversal that finds a node due for a split or merge does it
-//! (`tree.rs:1673`, `:1735`), so when several reads find the same due node at once, all but one
-//! log a canceled attempt. That is at most one node per read, since a read that loses starts
-//! over and finds the work done; the charge, four of the largest nodes for what is usually one
-//! small entry, leaves room for it.
+//! Reads race a write only for the split or merge it makes due, in the moment before its own
+//! read does it (`tree.rs:1673`, `:1735`): a read that loses logs one canceled node at most and
+//! finds the work done when it starts over.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
@@ -66,12 +74,13 @@ use super::{charge::Sizes, layout};
 pub(crate) const UNITS_PER_SEGMENT: u64 = 1 << 16;
 
 /// The units one single-key write reserves in a database of this segment size whose entries
-/// and keys are at most `sizes` (see the module docs and `charge.rs`): its entry and four of
-/// the largest nodes, scaled by 4/3 for the padding of sealed buffers, in units of the
-/// database's segment.
+/// and keys are at most `sizes` (see the module docs and `charge.rs`): its entry and 10 of the
+/// largest nodes, scaled by 4/3 for the padding of sealed buffers, in units of the database's
+/// segment.
 pub(crate) fn units_per_write(segment_size: usize, sizes: Sizes) -> u64 {
-    const MESSAGE_HEADERS: u64 = 5 * 32;
-    let bytes = layout::entry_bytes(sizes) + 4 * layout::largest_node(sizes) + MESSAGE_HEADERS;
+    const NODES: u64 = 10;
+    const MESSAGE_HEADERS: u64 = 12 * 32;
+    let bytes = layout::entry_bytes(sizes) + NODES * layout::largest_node(sizes) + MESSAGE_HEADERS;
     (bytes * 4 * UNITS_PER_SEGMENT).div_ceil(3 * segment_size as u64)
 }
 
@@ -175,7 +184,10 @@ fn try_reserve(units: u64) -> bool {
 }
 
 /// A reservation fits when it stays within the limit; one larger than the whole limit goes
-/// through alone, when nothing else is held.
+/// through alone, when nothing else is held. That happens only in databases created by version
+/// 0.1 (512 KiB segments), where a store of large sessions can be charged more than the limit;
+/// for such a write the bound is not proven, only its real size (a few entries, rarely a node)
+/// keeps it far below.
 fn fits(used: u64, units: u64) -> bool {
     used + units <= LIMIT_UNITS || used == 0
 }

@@ -8,7 +8,9 @@ use std::{
 };
 
 use super::{
-    SledSessionStorage, charge, files,
+    SledSessionStorage, charge,
+    codec::Meta,
+    files,
     layout::{LAYOUT_VERSION, Limits, NEW_SEGMENT_SIZE},
     repair,
 };
@@ -37,9 +39,11 @@ pub enum FlushPolicy {
     /// concurrent writers.
     #[default]
     EveryWrite,
-    /// A store or delete resolves once it is in memory; a flush runs at least this often
-    /// (and sooner when writers fill the budget). A crash or power loss can lose the writes
-    /// of the last interval, never more, and never half of a write. At least 1 ms.
+    /// A store or delete resolves once it is in memory; a durable flush runs at least this
+    /// often. (When writers fill the budget, sled's buffers are written to the file sooner,
+    /// without an `fdatasync`: that survives a crash of the process, not a power loss.) A crash
+    /// or power loss can lose the writes of the last interval, never more, and never half of a
+    /// write. At least 1 ms.
     Periodic(Duration),
 }
 
@@ -161,16 +165,23 @@ impl SledSessionStorageBuilder {
                 meta.layout_version
             )));
         }
-        // A `meta` written before the sizes were kept (or none): measure them once; the
-        // `meta` written below keeps them.
-        let sizes = match meta.and_then(|meta| meta.sizes) {
-            Some(sizes) => sizes,
-            None => charge::measure(&[
+        // The sizes in `meta` hold after a clean shutdown. Otherwise (no `meta`, one written
+        // before the sizes were kept, or a crash, after which sled may have replayed a larger
+        // entry without the `meta` write logged before it: see `repair.rs`) they are measured;
+        // the `meta` written below keeps them.
+        let sizes = match meta {
+            Some(Meta {
+                clean_shutdown: true,
+                sizes: Some(sizes),
+                ..
+            }) => sizes,
+            _ => charge::measure(&[
                 (*db).clone(),
                 db.open_tree("sessions")?,
                 db.open_tree("by_shop")?,
                 db.open_tree("by_expiry")?,
-            ])?,
+            ])?
+            .max(meta.and_then(|meta| meta.sizes).unwrap_or_default()),
         };
         let storage = SledSessionStorage::from_db(
             db,

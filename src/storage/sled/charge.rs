@@ -14,11 +14,9 @@
 //! before its entry (so a crash cannot keep the entry and lose the sizes). So no write runs with
 //! a reservation made for smaller nodes than the ones it can touch.
 //!
-//! The gate lets one write of the database at a time make its sled calls (microseconds of
-//! in-memory work; never a flush or an `fdatasync`). That also keeps writes of the database
-//! from racing each other for a page: sled logs every attempt that loses such a race, marked
-//! canceled, and those bytes are no write's charge (see `budget.rs`). Reads do not pass the
-//! gate.
+//! The gate lets one write of the database at a time make its sled calls (in-memory work as a
+//! rule; never our flush or `fdatasync`), which also keeps writes from racing each other for a
+//! page (why that matters: `budget.rs`, "Races for a page"). Reads do not pass the gate.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -198,7 +196,9 @@ impl Inner {
             return Ok((None, 0));
         };
         let (value, made) = write(entered.sizes)?;
-        let made = made + u64::from(entered.raised);
+        // At least one write's worth is kept even when nothing changed: the read after each
+        // write (`writes.rs`) may still split a node left due by an older version of the crate.
+        let made = (made + u64::from(entered.raised)).max(1);
         Ok((Some(value), made * per_write))
     }
 }
@@ -289,6 +289,20 @@ mod tests {
             db.open_tree("by_expiry").unwrap(),
         ];
         assert_eq!(measure(&trees).unwrap().max(repair::META_SIZES), held);
+
+        // A `meta` of version 1 (layout 1, clean): open measures the sizes and keeps them.
+        db.insert(b"meta", &[1_u8, 1, 1][..]).unwrap();
+        db.flush().unwrap();
+        drop((trees, db));
+        let storage = SledSessionStorage::open(&path).unwrap();
+        assert_eq!(storage.inner.charge.current(), held, "measured");
+        storage.close().await.unwrap();
+        let db = sled::Config::new()
+            .path(&path)
+            .segment_size(super::super::layout::NEW_SEGMENT_SIZE)
+            .open()
+            .unwrap();
+        assert_eq!(repair::read_meta(&db).unwrap().unwrap().sizes, Some(held));
     }
 
     #[test]

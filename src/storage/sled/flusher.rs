@@ -327,12 +327,15 @@ fn flush_loop(
     stalls: &StallTracker,
 ) {
     let mut generation = 1;
+    // Every window up to this one is durable (or failed) and published.
+    let mut published = 0;
     let mut last_sync = Instant::now();
-    // Whether a flush wrote to the log file since its last `fdatasync`.
-    let mut unsynced = false;
+    // The oldest window whose sled flush has not been `fdatasync`ed yet: what a failure from
+    // here on concerns.
+    let mut first_unsynced: Option<u64> = None;
     let mut failure: Option<(u64, Arc<FlushFailure>)> = None;
     loop {
-        let Wake { stop, sync } = wait_for_work(shared, policy, generation, last_sync);
+        let stop = wait_for_work(shared, policy, published, last_sync);
 
         let units = {
             let mut window = shared
@@ -342,36 +345,44 @@ fn flush_loop(
             window.generation += 1;
             window.units.swap(0, Ordering::AcqRel)
         };
-        if units > 0 && failure.is_none() {
-            match budget::with_flush_slot(|| {
-                let _tracked = stalls.track();
-                db.flush()
-            }) {
-                Ok(_) => unsynced = true,
-                Err(error) => failure = Some((generation, fail(FlushFailure::Sled(error)))),
-            }
-        }
-        // sled's flush has written every buffer sealed before it (`make_stable`, sled
-        // `iobuf.rs:900-1006`): these units no longer stand for unwritten buffers, so writers
-        // go on while the `fdatasync` below runs.
-        budget::release(units);
         let closed = generation;
         generation += 1;
-        let failed_now = failure.as_ref().is_some_and(|(at, _)| *at == closed);
-        if !sync && !failed_now {
-            continue;
-        }
-        // sled's flush ends in `sync_file_range`, which neither flushes the drive's cache nor
-        // the file's metadata; `fdatasync` on a second handle of the same file does both.
-        // sled's lock on the file is an `flock`, which a second handle leaves alone. One
-        // `fdatasync` covers every flush since the last one.
-        if unsynced && failure.is_none() {
-            if let Err(error) = db_file.sync_data() {
-                failure = Some((closed, fail(FlushFailure::Sync(error))));
+        if units > 0 && failure.is_none() {
+            let flushed = budget::with_flush_slot(|| {
+                let _tracked = stalls.track();
+                db.flush()
+            });
+            let since = *first_unsynced.get_or_insert(closed);
+            if let Err(error) = flushed {
+                failure = Some((since, fail(FlushFailure::Sled(error))));
             }
         }
-        unsynced = false;
+        // Given back before the `fdatasync`: see `budget.rs`.
+        budget::release(units);
+
+        // Decided after the window closed, so a writer that asked for durability meanwhile is
+        // served by this flush, not left for the next interval.
+        let sync = stop
+            || failure.is_some()
+            || policy == FlushPolicy::EveryWrite
+            || lock(&shared.requests).wanted > published
+            || interval_due(policy, last_sync);
+        if !sync {
+            continue;
+        }
+        if let Some(since) = first_unsynced.take() {
+            if failure.is_none() {
+                // sled's flush ends in `sync_file_range`, which neither flushes the drive's
+                // cache nor the file's metadata; `fdatasync` on a second handle of the same file
+                // does both (sled's lock on the file is an `flock`, which a second handle leaves
+                // alone). One `fdatasync` covers every flush since the last one.
+                if let Err(error) = db_file.sync_data() {
+                    failure = Some((since, fail(FlushFailure::Sync(error))));
+                }
+            }
+        }
         last_sync = Instant::now();
+        published = closed;
         publish.send_replace(Flushed {
             through: closed,
             failure: failure.clone(),
@@ -382,41 +393,26 @@ fn flush_loop(
     }
 }
 
-/// Why the flusher woke up.
-struct Wake {
-    /// End the thread after this flush.
-    stop: bool,
-    /// Make this flush durable (`fdatasync`) and publish it: a writer waits for it, the interval
-    /// of `Periodic` is due, or the thread stops. A flush for budget pressure alone, under
-    /// `Periodic`, only writes sled's buffers to the file: that is what frees budget, and the
-    /// interval's `fdatasync` still comes on time.
-    sync: bool,
+fn interval_due(policy: FlushPolicy, last_sync: Instant) -> bool {
+    match policy {
+        FlushPolicy::Periodic(every) => last_sync.elapsed() >= every,
+        FlushPolicy::EveryWrite => false,
+    }
 }
 
-/// Waits until a writer wants a flush, the budget is under pressure, the interval is due or the
-/// flusher must stop.
-fn wait_for_work(
-    shared: &Shared,
-    policy: FlushPolicy,
-    generation: u64,
-    last_sync: Instant,
-) -> Wake {
+/// Waits until a writer wants a window that is not durable yet, the budget is under pressure,
+/// the interval is due or the flusher must stop; returns whether it must stop. Under
+/// `Periodic`, a flush for pressure alone skips the `fdatasync` (see the module docs).
+fn wait_for_work(shared: &Shared, policy: FlushPolicy, published: u64, last_sync: Instant) -> bool {
     let mut requests = lock(&shared.requests);
     loop {
-        let interval_due = match policy {
-            FlushPolicy::Periodic(every) => last_sync.elapsed() >= every,
-            FlushPolicy::EveryWrite => false,
-        };
-        let sync = requests.stop
-            || requests.wanted >= generation
-            || interval_due
-            || policy == FlushPolicy::EveryWrite;
-        if requests.stop || requests.pressure || requests.wanted >= generation || interval_due {
+        if requests.stop
+            || requests.pressure
+            || requests.wanted > published
+            || interval_due(policy, last_sync)
+        {
             requests.pressure = false;
-            return Wake {
-                stop: requests.stop,
-                sync,
-            };
+            return requests.stop;
         }
         requests = match policy {
             FlushPolicy::Periodic(every) => {
@@ -448,4 +444,47 @@ fn read(window: &RwLock<Window>) -> RwLockReadGuard<'_, Window> {
 fn lock(requests: &Mutex<Requests>) -> MutexGuard<'_, Requests> {
     // The guarded flags stay consistent whatever panicked while holding the lock.
     requests.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{FlushPolicy, Session, SessionStorage, SledSessionStorage};
+
+    fn session(n: u32) -> Session {
+        let shop = format!("shop-{}.myshopify.com", n % 7);
+        let mut session = Session::new(format!("{shop}_{n}"), shop, "", true);
+        session.access_token = Some("x".repeat(200));
+        session
+    }
+
+    /// Under `Periodic`, flushes forced by the budget free it without an `fdatasync` and without
+    /// telling anyone the writes are durable; `flush()` then makes them so.
+    #[tokio::test]
+    async fn periodic_pressure_flushes_are_not_published_as_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledSessionStorage::builder(dir.path().join("db"))
+            .flush_policy(FlushPolicy::Periodic(Duration::from_secs(3_600)))
+            .open()
+            .unwrap();
+        let flusher = &storage.inner.flusher;
+        let durable_at_open = flusher.flushed.borrow().through;
+        let window_at_open = flusher.current_ticket();
+        for n in 0..3_000 {
+            storage.store_session(&session(n)).await.unwrap();
+        }
+        assert!(
+            flusher.current_ticket() > window_at_open,
+            "the budget forced flushes"
+        );
+        assert_eq!(
+            flusher.flushed.borrow().through,
+            durable_at_open,
+            "none of them was published as durable"
+        );
+        let last = flusher.current_ticket();
+        storage.flush().await.unwrap();
+        assert!(flusher.flushed.borrow().through >= last.0);
+    }
 }

@@ -8,7 +8,8 @@
 //! - `by_expiry`: big-endian u64 deadline in epoch milliseconds `++ id` → empty; the sweep
 //!   reads it from the start up to now.
 //! - sled's default tree holds one key, `meta` (see [`Meta`](super::codec::Meta)): the layout
-//!   version and the clean-shutdown marker.
+//!   version, the clean-shutdown marker and the largest entry and key the database has held
+//!   (`charge.rs`).
 //!
 //! [`LAYOUT_VERSION`] 1 is this layout. Databases written before the `meta` entry existed have
 //! the same trees and records; opening one repairs it once and writes the entry.

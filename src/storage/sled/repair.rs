@@ -21,6 +21,7 @@ use super::{
     index,
     layout::LAYOUT_VERSION,
     verify::VerifyProblem,
+    writes,
 };
 use crate::{Error, Result};
 
@@ -157,11 +158,11 @@ impl Inner {
             for problem in &missing {
                 match problem {
                     VerifyProblem::MissingShopEntry { shop, .. } => {
-                        self.by_shop.insert(index::shop_key(shop, id), &[])?;
+                        writes::insert(&self.by_shop, &index::shop_key(shop, id), &[])?;
                     }
                     VerifyProblem::MissingExpiryEntry { deadline_ms, .. } => {
-                        self.by_expiry
-                            .insert(index::expiry_key(*deadline_ms, id), &[])?;
+                        let key = index::expiry_key(*deadline_ms, id);
+                        writes::insert(&self.by_expiry, &key, &[])?;
                     }
                     _ => {}
                 }
@@ -189,7 +190,7 @@ impl Inner {
                 },
             };
             if still_stale {
-                tree.remove(key)?;
+                writes::remove(tree, key)?;
                 Ok((true, 1))
             } else {
                 Ok((false, 0))

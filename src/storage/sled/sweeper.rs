@@ -9,7 +9,7 @@ use std::{
 use sled::IVec;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{Inner, SledSessionStorage, charge::Sizes, index};
+use super::{Inner, SledSessionStorage, charge::Sizes, index, writes};
 use crate::{Error, Result, storage::ttl};
 
 /// How many expiry entries one step of a sweep handles before it yields to other tasks: about
@@ -123,7 +123,7 @@ impl SledSessionStorage {
             .charged_write(3, Sizes::default(), |_| {
                 let _tracked = inner.watchdog.track();
                 let Some((deadline, id)) = index::split_expiry_key(key) else {
-                    inner.by_expiry.remove(key)?;
+                    writes::remove(&inner.by_expiry, key)?;
                     return Ok((Swept::Stale, 1));
                 };
                 let _lock = inner.locks.lock(id);
@@ -133,15 +133,14 @@ impl SledSessionStorage {
                             && ttl::is_expired(record.deadline_ms, now_ms) =>
                     {
                         // The record first, as a delete does (see `writes.rs`).
-                        inner.sessions.remove(id.as_bytes())?;
-                        inner
-                            .by_shop
-                            .remove(index::shop_key(&record.session.shop, id))?;
-                        inner.by_expiry.remove(key)?;
+                        writes::remove(&inner.sessions, id.as_bytes())?;
+                        let shop_key = index::shop_key(&record.session.shop, id);
+                        writes::remove(&inner.by_shop, &shop_key)?;
+                        writes::remove(&inner.by_expiry, key)?;
                         Ok((Swept::Removed, 3))
                     }
                     Ok(_) => {
-                        inner.by_expiry.remove(key)?;
+                        writes::remove(&inner.by_expiry, key)?;
                         Ok((Swept::Stale, 1))
                     }
                     Err(Error::Corrupt { source, .. }) => {
