@@ -7,6 +7,8 @@
 //! callback failures, refused records, malformed JSON, corrupt records in the sled store (in
 //! load, find, sweep, verify, repair and an overwrite) and what the store logs meanwhile.
 
+mod common;
+
 use std::{
     fmt::{self, Write as _},
     path::Path,
@@ -244,12 +246,7 @@ async fn memory_and_custom_storages() {
 /// Rewrites the stored record of `id` through a raw sled handle (the storage closed), with
 /// `patch` applied to its bytes.
 fn patch_record(path: &Path, id: &str, patch: impl FnOnce(Vec<u8>) -> Vec<u8>) {
-    // The segment size this crate gives new databases: sled refuses any other.
-    let db = sled::Config::new()
-        .path(path)
-        .segment_size(8 * 1024 * 1024)
-        .open()
-        .unwrap();
+    let db = common::open_raw(path);
     let sessions = db.open_tree("sessions").unwrap();
     let bytes = sessions.get(id.as_bytes()).unwrap().unwrap().to_vec();
     sessions.insert(id.as_bytes(), patch(bytes)).unwrap();

@@ -1,6 +1,8 @@
 //! A damaged record: only its own id fails, everything else goes on, verify reports it, and a
 //! store or delete over it repairs the store.
 
+mod common;
+
 use std::{path::Path, time::Duration};
 
 use shopify_session_storage::{Error, Session, SessionStorage, SledSessionStorage, VerifyProblem};
@@ -29,12 +31,7 @@ async fn fill(path: &Path, count: usize, retention: Duration) {
 
 /// Overwrites one record through a raw sled handle, with the storage closed.
 fn damage(path: &Path, id: &str, bytes: &[u8]) {
-    // The segment size this crate gives new databases: sled refuses any other.
-    let db = sled::Config::new()
-        .path(path)
-        .segment_size(8 * 1024 * 1024)
-        .open()
-        .unwrap();
+    let db = common::open_raw(path);
     let sessions = db.open_tree("sessions").unwrap();
     assert!(sessions.insert(id.as_bytes(), bytes).unwrap().is_some());
     db.flush().unwrap();

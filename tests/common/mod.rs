@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+// Each test binary uses only some of them.
+#![allow(dead_code)]
+
 /// A small deterministic generator (xorshift64*), so that a failing run can be repeated from
 /// its seed.
 pub struct Rng(u64);
@@ -34,4 +37,15 @@ pub fn seed() -> u64 {
         });
     eprintln!("TEST_SEED={seed}");
     seed
+}
+
+/// A raw sled handle on a database of `SledSessionStorage` (closed), to damage or inspect it
+/// behind the storage's back. It must name the segment size the crate gives new databases:
+/// sled refuses to open one with another.
+pub fn open_raw(path: &std::path::Path) -> sled::Db {
+    sled::Config::new()
+        .path(path)
+        .segment_size(8 * 1024 * 1024)
+        .open()
+        .unwrap()
 }
