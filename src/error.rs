@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 /// A boxed error as returned by user-supplied callbacks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -90,6 +90,36 @@ pub enum Error {
     #[error("the session storage is closed")]
     Closed,
 
+    /// The Redis server answered with an error, or could not be reached.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[error("Redis failed to {operation}")]
+    Redis {
+        /// What the storage was doing, e.g. `"store a session"`.
+        operation: &'static str,
+        /// redis-rs's error.
+        source: redis::RedisError,
+    },
+
+    /// The Redis server runs in cluster mode, which `RedisSessionStorage` cannot use: the Node
+    /// adapter's layout puts a session and its shop's index in different hash slots, and one
+    /// script must change both. Nothing was written.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[error(
+        "the Redis server is a cluster; RedisSessionStorage needs a standalone server (replicas are fine)"
+    )]
+    RedisCluster(#[source] Option<redis::RedisError>),
+
+    /// A call to a remote store did not answer in time. It may or may not have taken effect.
+    #[error("timed out after {after:?} trying to {operation}")]
+    Timeout {
+        /// What the storage was doing, e.g. `"store a session"`.
+        operation: &'static str,
+        /// The configured timeout.
+        after: Duration,
+    },
+
     /// A background task (a flush, a repair, a verify or a close) stopped before it could
     /// answer.
     #[error("background task failed: {task}")]
@@ -134,6 +164,12 @@ pub enum CorruptRecord {
     /// A date is out of the range this platform's `SystemTime` holds, or not a valid instant.
     #[error("a date is out of range or malformed")]
     BadDate,
+    /// The key holds a Redis value that is not a string (a hash, a list, ...).
+    #[error("the key holds a Redis value that is not a string")]
+    NotAString,
+    /// The record is a session, but one with another id than the key it is stored under.
+    #[error("the record holds a session with another id")]
+    OtherId,
 }
 
 /// An error and its sources as one line, `outer: inner: ...`, for reports and log fields that

@@ -9,6 +9,9 @@
 //! - [`MemorySessionStorage`] keeps sessions in memory, for development and tests.
 //! - [`CustomSessionStorage`] is built from the app's own async `store`, `load` and `delete`
 //!   callbacks, exactly like Shopify's Node guide.
+//! - [`SledSessionStorage`] is the durable embedded store for one server.
+//! - `RedisSessionStorage` (feature `redis`) shares sessions between servers, and with Shopify's
+//!   own Node Redis adapter.
 //! - [`AuthScopes`], [`sanitize_shop`], [`offline_session_id`] and [`online_session_id`] are the
 //!   helpers that go with them.
 //!
@@ -77,4 +80,10 @@ pub use crate::{
             SledSessionStorageBuilder, SweepReport, SweeperHandle, VerifyProblem, VerifyReport,
         },
     },
+};
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::storage::redis::{
+    DEFAULT_REDIS_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisSessionStorage, RedisSessionStorageBuilder,
 };

@@ -65,19 +65,8 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
-/// An error's `Display` and `Debug` and those of every source, as a chain printer shows them.
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{error} / {error:?}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        write!(text, " / {cause} / {cause:?}").unwrap();
-        source = cause.source();
-    }
-    text
-}
-
 fn assert_error_clean(what: &str, error: &Error) {
-    assert_clean(what, &error_text(error));
+    assert_clean(what, &common::error_text(error));
 }
 
 // ---- what the crate logs, captured by a minimal tracing subscriber ----
@@ -314,9 +303,9 @@ async fn sled_store_with_corrupt_records() {
     // The decoder's own message quotes the value; the crate keeps only where it failed.
     let error = storage.load_session(&session.id).await.unwrap_err();
     assert!(
-        error_text(&error).contains("line 1"),
+        common::error_text(&error).contains("line 1"),
         "{}",
-        error_text(&error)
+        common::error_text(&error)
     );
 
     assert!(

@@ -83,7 +83,7 @@ impl Session {
     }
 
     /// Exactly what Node's `toPropertyArray(returnUserData)` writes: the session's own keys.
-    pub(super) fn node_property_array(
+    pub(crate) fn node_property_array(
         &self,
         include_user_data: bool,
     ) -> Vec<(&'static str, Value)> {

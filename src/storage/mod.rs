@@ -2,6 +2,8 @@
 
 pub(crate) mod custom;
 pub(crate) mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 pub(crate) mod sled;
 pub(crate) mod ttl;
 

@@ -3,6 +3,8 @@
 // Each test binary uses only some of them.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 /// A small deterministic generator (xorshift64*), so that a failing run can be repeated from
 /// its seed.
 pub struct Rng(u64);
@@ -48,4 +50,16 @@ pub fn open_raw(path: &std::path::Path) -> sled::Db {
         .segment_size(8 * 1024 * 1024)
         .open()
         .unwrap()
+}
+
+/// An error's `Display` and `Debug` and those of every source, as a chain printer shows them.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    use std::fmt::Write as _;
+    let mut text = format!("{error} / {error:?}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        write!(text, " / {cause} / {cause:?}").unwrap();
+        source = cause.source();
+    }
+    text
 }

@@ -1,0 +1,185 @@
+//! [`RedisSessionStorageBuilder`]: settings, and connecting.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{RedisSessionStorage, layout::Layout, redis_error, scripts};
+use crate::{Clock, Error, Result, SystemClock, storage::ttl::TtlPolicy};
+
+/// How long a call waits for Redis by default.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings for [`RedisSessionStorage`]; from [`RedisSessionStorage::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use shopify_session_storage::RedisSessionStorage;
+///
+/// # #[tokio::main] async fn main() -> shopify_session_storage::Result<()> {
+/// let storage = RedisSessionStorage::builder("redis://127.0.0.1:6379/0")
+///     .prefix("shopify_sessions")
+///     .retention(Duration::from_secs(3_600))
+///     .offline_ttl(Some(Duration::from_secs(90 * 24 * 3_600)))
+///     .timeout(Duration::from_secs(2))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct RedisSessionStorageBuilder {
+    url: String,
+    prefix: String,
+    ttl: TtlPolicy,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// The URL can hold a password, so it is left out.
+impl fmt::Debug for RedisSessionStorageBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessionStorageBuilder")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStorageBuilder {
+    pub(super) fn new(url: String) -> Self {
+        RedisSessionStorageBuilder {
+            url,
+            prefix: super::DEFAULT_REDIS_PREFIX.to_owned(),
+            ttl: TtlPolicy::default(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The key prefix (default [`DEFAULT_REDIS_PREFIX`](super::DEFAULT_REDIS_PREFIX), the
+    /// Node adapter's). A Node app that shares the data must use the same one. Two storages of
+    /// different layouts (this one and a `CustomSessionStorage` of your own, say) must not
+    /// share a prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a session is kept past its own expiry (default 0).
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.ttl.retention = retention;
+        self
+    }
+
+    /// The lifetime of a session that has neither `expires` nor `refresh_token_expires`, from
+    /// the moment it is stored (default `None`: kept until deleted). Enforced by the key's TTL
+    /// only; see the module docs.
+    pub fn offline_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl.offline_ttl = ttl;
+        self
+    }
+
+    /// How long a call (and connecting) waits for the server before it fails with
+    /// [`Error::Timeout`] (default [`DEFAULT_REDIS_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where expiry decisions read the time (default [`SystemClock`]). Redis expires keys by
+    /// its own clock; this one decides what a load or find treats as expired.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Connects, checks that the server is not a cluster, and records the Node adapter's
+    /// migration as done (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty prefix or a zero timeout; [`Error::Redis`] when
+    /// the URL does not parse or the server cannot be reached or refuses;
+    /// [`Error::Timeout`] when it does not answer in time; [`Error::RedisCluster`] for a
+    /// cluster.
+    pub async fn connect(self) -> Result<RedisSessionStorage> {
+        if self.prefix.is_empty() {
+            return Err(Error::InvalidConfig(
+                "the Redis key prefix must not be empty".into(),
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "the Redis timeout must be more than zero".into(),
+            ));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|source| redis_error("read the Redis URL", source))?;
+        // Few reconnection attempts, each bounded: a call made while the server is away fails
+        // within the timeout, and the next call after it is back starts a new connection.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = tokio::time::timeout(
+            self.timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            operation: "connect to Redis",
+            after: self.timeout,
+        })?
+        .map_err(|source| redis_error("connect", source))?;
+        let storage = RedisSessionStorage {
+            connection,
+            layout: Arc::new(Layout::new(self.prefix)),
+            ttl: self.ttl,
+            timeout: self.timeout,
+            clock: self.clock,
+        };
+        refuse_cluster(&storage).await?;
+        mark_migration_done(&storage).await?;
+        Ok(storage)
+    }
+}
+
+/// Fails on a server in cluster mode. A server that does not allow `INFO` (some managed ones)
+/// is let through: a cluster's first multi-key script would then fail before it writes.
+async fn refuse_cluster(storage: &RedisSessionStorage) -> Result<()> {
+    let mut connection = storage.connection.clone();
+    let mut command = redis::cmd("INFO");
+    command.arg("cluster");
+    let info = command.query_async::<String>(&mut connection);
+    match storage.call("read the server's INFO", info).await {
+        Ok(info) if info.lines().any(|line| line.trim() == "cluster_enabled:1") => {
+            Err(Error::RedisCluster(None))
+        }
+        Ok(_) => Ok(()),
+        Err(Error::Redis { source, .. }) if source.code().is_some() => {
+            tracing::debug!(error = %source, "INFO refused; cannot tell whether Redis is a cluster");
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn mark_migration_done(storage: &RedisSessionStorage) -> Result<()> {
+    let mut invocation = scripts::MARKER.prepare_invoke();
+    invocation.key(storage.layout.marker_key());
+    let mut connection = storage.connection.clone();
+    let outcome: String = storage
+        .call(
+            "record the Node adapter's migration",
+            invocation.invoke_async(&mut connection),
+        )
+        .await?;
+    if outcome == "unreadable" {
+        tracing::warn!(
+            key = %storage.layout.marker_key(),
+            "the Node adapter's migration record is not a JSON object; left as it is"
+        );
+    }
+    Ok(())
+}

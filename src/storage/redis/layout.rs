@@ -1,0 +1,85 @@
+//! Where the Node adapter (`@shopify/shopify-app-session-storage-redis`) keeps things, and so
+//! where this storage does: every key starts with the prefix (default `shopify_sessions`) and
+//! an underscore.
+//!
+//! | key | value |
+//! |---|---|
+//! | `{prefix}_{id}` | a session: the JSON text of `toPropertyArray(true)`, dates as epoch ms |
+//! | `{prefix}_{shop}` | the shop's index: a JSON list of full session keys |
+//! | `{prefix}_migrations` | the adapter's migration record, `{"migrateToVersion1_0_1":true}` |
+//!
+//! The three share one namespace, so a session id equal to `migrations` or to a shop domain
+//! would collide with the others: the first is refused, and the scripts never take a shop's
+//! index for a session (or the reverse).
+
+/// The id whose key is the Node adapter's migration record.
+pub(super) const MIGRATIONS_ID: &str = "migrations";
+
+/// The prefix of Shopify's Node adapter.
+pub const DEFAULT_PREFIX: &str = "shopify_sessions";
+
+/// Key names under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    pub(super) fn new(prefix: String) -> Self {
+        Layout { prefix }
+    }
+
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `{prefix}_{id}`.
+    pub(super) fn session_key(&self, id: &str) -> String {
+        format!("{}_{id}", self.prefix)
+    }
+
+    /// `{prefix}_{shop}`.
+    pub(super) fn index_key(&self, shop: &str) -> String {
+        format!("{}_{shop}", self.prefix)
+    }
+
+    /// `{prefix}_migrations`.
+    pub(super) fn marker_key(&self) -> String {
+        self.session_key(MIGRATIONS_ID)
+    }
+
+    /// The session id of a full session key, `None` when the key is not under this prefix.
+    pub(super) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.prefix.as_str())?.strip_prefix('_')
+    }
+
+    /// Whether `id` can never name a session (its key is the migration record).
+    pub(super) fn is_reserved(id: &str) -> bool {
+        id == MIGRATIONS_ID
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_the_node_adapters() {
+        let layout = Layout::new(DEFAULT_PREFIX.into());
+        assert_eq!(
+            layout.session_key("offline_a.myshopify.com"),
+            "shopify_sessions_offline_a.myshopify.com"
+        );
+        assert_eq!(
+            layout.index_key("a.myshopify.com"),
+            "shopify_sessions_a.myshopify.com"
+        );
+        assert_eq!(layout.marker_key(), "shopify_sessions_migrations");
+        assert_eq!(
+            layout.id_of("shopify_sessions_a.myshopify.com_42"),
+            Some("a.myshopify.com_42")
+        );
+        assert_eq!(layout.id_of("shopify_sessionsX"), None);
+        assert_eq!(layout.id_of("other_x"), None);
+    }
+}

@@ -1,0 +1,15 @@
+-- Deletes sessions and removes each from its shop's index, as one step.
+-- KEYS: the session keys. ARGV[1]: the key prefix.
+for _, session_key in ipairs(KEYS) do
+  local text = redis.pcall('GET', session_key)
+  -- A key that is not a string holds no session; a non-empty list of keys is a shop's index
+  -- whose shop is spelled like this id. Neither is touched.
+  if type(text) == 'string' then
+    local value = decode(text)
+    if not (is_key_list(value) and #value > 0) then
+      unlist_from_own_shop(ARGV[1], session_key, text, nil)
+      redis.call('DEL', session_key)
+    end
+  end
+end
+return 1

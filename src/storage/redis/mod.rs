@@ -1,0 +1,348 @@
+//! [`RedisSessionStorage`]: sessions in Redis, in the layout of Shopify's Node adapter.
+//!
+//! # Sharing a Redis with a Node app
+//!
+//! The keys and values are exactly those of `@shopify/shopify-app-session-storage-redis` (see
+//! `layout.rs` for the table), so a Node app and a Rust service can use one Redis with one
+//! prefix: each loads what the other stores. What that needs:
+//!
+//! - the same prefix on both sides (default `shopify_sessions`);
+//! - the migration record: at start-up the Node adapter runs a migration unless it finds
+//!   `{prefix}_migrations` saying it ran, and that migration reads every prefixed key as a
+//!   session, so it throws on the shop indexes. [`RedisSessionStorageBuilder::connect`] adds the
+//!   record (merging into one that is there) before it returns.
+//!
+//! # What it does that the Node adapter does not
+//!
+//! - **Atomic.** The Node adapter updates a shop's index from the client (get, change, set), so
+//!   concurrent stores of one shop lose index entries. Here a store or delete changes the
+//!   session and its shop's index in one Lua script on the server, and a store that moves a
+//!   session to another shop also removes it from the old shop's index.
+//! - **Expiry.** A stored session's key gets `PEXPIREAT` at the deadline every backend computes
+//!   (the later of `expires` and `refresh_token_expires`, plus retention; `offline_ttl` from the
+//!   store for sessions with neither; none by default). A Node app's plain `SET` clears that
+//!   TTL, so loads and finds also compare the session's dates with the clock and delete what is
+//!   past its deadline (unless a store changed it meanwhile). `offline_ttl` cannot be checked
+//!   that way, since the value does not say when it was stored: for those sessions the TTL is
+//!   the only expiry.
+//! - **One round trip.** `find_sessions_by_shop` reads the index and every session in one
+//!   script call and drops from the index the keys that are gone. `delete_sessions` deletes
+//!   any number of ids in a few calls (512 ids each).
+//! - **Never hangs.** Every call has a timeout ([`RedisSessionStorageBuilder::timeout`]) and
+//!   fails with [`Error::Timeout`]; redis-rs's connection manager reconnects after the server
+//!   restarts or the connection drops.
+//! - **Empty indexes are deleted**, not written as `{}` (Lua's JSON encoder writes an empty
+//!   list as `{}`, which the Node adapter's find iterates as an object, and throws).
+//!
+//! # Redis Cluster is refused
+//!
+//! A session (`{prefix}_{id}`) and its shop's index (`{prefix}_{shop}`) hash to different
+//! slots, and a script can only change keys of one slot on a cluster. Since the layout is the
+//! Node adapter's, it cannot be changed to use hash tags. `connect` asks the server
+//! (`INFO cluster`) and fails with [`Error::RedisCluster`]; should a call still meet a
+//! `CROSSSLOT` or `MOVED` answer, it fails with the same error, and nothing was written (a
+//! cluster refuses such a script before it runs). A standalone server with replicas (or a
+//! managed Redis that is not in cluster mode) is what to use.
+
+mod builder;
+mod layout;
+mod scripts;
+mod value;
+
+use std::{collections::HashSet, fmt, future::Future, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use redis::{AsyncCommands, RedisError, RedisResult, aio::ConnectionManager};
+
+pub use self::{
+    builder::{DEFAULT_REDIS_TIMEOUT, RedisSessionStorageBuilder},
+    layout::DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX,
+};
+use self::{
+    layout::Layout,
+    value::{decode, encode},
+};
+use super::{
+    SessionStorage,
+    ttl::{TtlPolicy, epoch_millis, is_expired},
+};
+use crate::{Clock, CorruptRecord, Error, Result, Session, error::with_sources};
+
+/// How many ids one delete script takes.
+const DELETE_BATCH: usize = 512;
+
+/// Sessions in Redis, shared with Shopify's Node adapter: for apps that run on more than one
+/// server. Cargo feature `redis`; `rediss://` URLs need feature `rediss`.
+///
+/// It is cheap to clone: clones share one connection (redis-rs multiplexes it).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use shopify_session_storage::{RedisSessionStorage, Session, SessionStorage};
+///
+/// # #[tokio::main] async fn main() -> shopify_session_storage::Result<()> {
+/// let storage = RedisSessionStorage::builder("redis://127.0.0.1/")
+///     .retention(Duration::from_secs(24 * 3_600))
+///     .timeout(Duration::from_secs(2))
+///     .connect()
+///     .await?;
+///
+/// let session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
+/// storage.store_session(&session).await?;
+/// assert_eq!(storage.find_sessions_by_shop("a.myshopify.com").await?, vec![session]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisSessionStorage {
+    connection: ConnectionManager,
+    layout: Arc<Layout>,
+    ttl: TtlPolicy,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for RedisSessionStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessionStorage")
+            .field("prefix", &self.layout.prefix())
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStorage {
+    /// Settings for a storage on the server at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://` with feature `rediss`).
+    pub fn builder(url: impl Into<String>) -> RedisSessionStorageBuilder {
+        RedisSessionStorageBuilder::new(url.into())
+    }
+
+    /// Connects with the default settings; see [`RedisSessionStorageBuilder::connect`].
+    ///
+    /// # Errors
+    /// As [`RedisSessionStorageBuilder::connect`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// The key prefix (default [`DEFAULT_REDIS_PREFIX`]).
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        self.layout.prefix()
+    }
+
+    /// Runs one request with the storage's timeout.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(answer) => answer.map_err(|source| redis_error(operation, source)),
+            Err(_) => Err(Error::Timeout {
+                operation,
+                after: self.timeout,
+            }),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        epoch_millis(self.clock.now())
+    }
+
+    /// Whether a session read back is past its deadline. Only its dates count: a value does not
+    /// say when it was stored, so `offline_ttl` is left to the key's TTL.
+    fn is_past_deadline(&self, session: &Session, now_ms: u64) -> bool {
+        let by_dates = TtlPolicy {
+            offline_ttl: None,
+            ..self.ttl
+        };
+        is_expired(by_dates.deadline_ms(session, now_ms), now_ms)
+    }
+
+    /// Deletes a session a read found past its deadline, unless a store changed it since. A
+    /// failure is only logged: the read's answer does not depend on it.
+    async fn expire(&self, key: &str, id: &str, value: &[u8]) {
+        let mut invocation = scripts::EXPIRE.prepare_invoke();
+        invocation.key(key).arg(value).arg(self.layout.prefix());
+        let mut connection = self.connection.clone();
+        let request = invocation.invoke_async::<i64>(&mut connection);
+        if let Err(error) = self.call("delete an expired session", request).await {
+            tracing::warn!(id, error = %with_sources(&error), "could not delete an expired session");
+        }
+    }
+
+    /// Removes a session from the index of a shop it no longer belongs to; failures only
+    /// logged, as for [`expire`](Self::expire).
+    async fn unlist(&self, index: &str, key: &str, id: &str, shop: &str) {
+        let mut invocation = scripts::UNLIST.prepare_invoke();
+        invocation.key(index).key(key).arg(shop);
+        let mut connection = self.connection.clone();
+        let request = invocation.invoke_async::<i64>(&mut connection);
+        if let Err(error) = self.call("clean a shop's index", request).await {
+            tracing::warn!(id, error = %with_sources(&error), "could not clean a shop's index");
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStorage for RedisSessionStorage {
+    async fn store_session(&self, session: &Session) -> Result<bool> {
+        session.validate()?;
+        if Layout::is_reserved(&session.id) {
+            return Err(Error::invalid(format!(
+                "the session id {:?} is reserved: the Node Redis adapter keeps its migration \
+                 record under that key",
+                session.id
+            )));
+        }
+        let value = encode(session)?;
+        let deadline = self
+            .ttl
+            .deadline_ms(session, self.now_ms())
+            // PEXPIREAT takes a signed 64-bit time; later deadlines are as good as never.
+            .map(|deadline| deadline.min(i64::MAX.unsigned_abs()).to_string())
+            .unwrap_or_default();
+        let mut invocation = scripts::STORE.prepare_invoke();
+        invocation
+            .key(self.layout.session_key(&session.id))
+            .key(self.layout.index_key(&session.shop))
+            .arg(value)
+            .arg(deadline)
+            .arg(self.layout.prefix());
+        let mut connection = self.connection.clone();
+        self.call(
+            "store a session",
+            invocation.invoke_async::<i64>(&mut connection),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn load_session(&self, id: &str) -> Result<Option<Session>> {
+        if Layout::is_reserved(id) {
+            return Ok(None);
+        }
+        let key = self.layout.session_key(id);
+        let mut connection = self.connection.clone();
+        let value: Option<Vec<u8>> = match self.call("load a session", connection.get(&key)).await {
+            Err(Error::Redis { source, .. }) if is_wrong_type(&source) => {
+                return Err(corrupt(id, CorruptRecord::NotAString));
+            }
+            answer => answer?,
+        };
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let session = decode(id, &value)?;
+        if self.is_past_deadline(&session, self.now_ms()) {
+            self.expire(&key, id, &value).await;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool> {
+        self.delete_sessions(std::slice::from_ref(&id.to_owned()))
+            .await
+    }
+
+    async fn delete_sessions(&self, ids: &[String]) -> Result<bool> {
+        let keys: Vec<String> = ids
+            .iter()
+            .filter(|id| !Layout::is_reserved(id))
+            .map(|id| self.layout.session_key(id))
+            .collect();
+        for batch in keys.chunks(DELETE_BATCH) {
+            let mut invocation = scripts::DELETE.prepare_invoke();
+            invocation.key(batch).arg(self.layout.prefix());
+            let mut connection = self.connection.clone();
+            self.call(
+                "delete sessions",
+                invocation.invoke_async::<i64>(&mut connection),
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn find_sessions_by_shop(&self, shop: &str) -> Result<Vec<Session>> {
+        let index = self.layout.index_key(shop);
+        let mut invocation = scripts::FIND.prepare_invoke();
+        invocation.key(&index);
+        let mut connection = self.connection.clone();
+        let found: Vec<Option<Vec<u8>>> = self
+            .call(
+                "find a shop's sessions",
+                invocation.invoke_async(&mut connection),
+            )
+            .await?;
+        let now_ms = self.now_ms();
+        let mut seen = HashSet::new();
+        let mut sessions = Vec::with_capacity(found.len() / 2);
+        for pair in found.chunks_exact(2) {
+            let [Some(key), value] = pair else { continue };
+            let Some(id) = std::str::from_utf8(key)
+                .ok()
+                .and_then(|key| self.layout.id_of(key))
+            else {
+                tracing::warn!(
+                    shop,
+                    "a shop's index lists a key outside the storage's prefix"
+                );
+                continue;
+            };
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(value) = value else {
+                let error = corrupt(id, CorruptRecord::NotAString);
+                tracing::warn!(id, error = %with_sources(&error), "skipping a stored session");
+                continue;
+            };
+            let session = match decode(id, value) {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::warn!(id, error = %with_sources(&error), "skipping a stored session");
+                    continue;
+                }
+            };
+            let key = std::str::from_utf8(key).unwrap_or_default();
+            if session.shop != shop {
+                self.unlist(&index, key, id, shop).await;
+            } else if self.is_past_deadline(&session, now_ms) {
+                self.expire(key, id, value).await;
+            } else {
+                sessions.push(session);
+            }
+        }
+        Ok(sessions)
+    }
+}
+
+fn corrupt(id: &str, source: CorruptRecord) -> Error {
+    Error::Corrupt {
+        id: id.to_owned(),
+        source,
+    }
+}
+
+fn is_wrong_type(error: &RedisError) -> bool {
+    error.code() == Some("WRONGTYPE")
+}
+
+/// redis-rs's error for `operation`; the answers only a cluster gives become
+/// [`Error::RedisCluster`].
+fn redis_error(operation: &'static str, source: RedisError) -> Error {
+    use redis::{ErrorKind, ServerErrorKind};
+    match source.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::CrossSlot
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::ClusterDown,
+        ) => Error::RedisCluster(Some(source)),
+        _ => Error::Redis { operation, source },
+    }
+}

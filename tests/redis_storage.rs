@@ -1,0 +1,550 @@
+//! `RedisSessionStorage` against a real redis-server that each test starts for itself
+//! (`tests/common/redis_server.rs`; skipped with a note when redis-server is not installed).
+
+mod common;
+
+#[path = "../examples/redis_callbacks.rs"]
+mod redis_callbacks_example;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use redis::Commands;
+use serde_json::{Value, json};
+use shopify_session_storage::{
+    AssociatedUser, CorruptRecord, CustomSessionStorage, Error, ManualClock, OnlineAccessInfo,
+    RedisSessionStorage, Session, SessionStorage, testkit::run_conformance,
+};
+
+use self::common::redis_server::RedisServer;
+
+const SHOP: &str = "redis-test.myshopify.com";
+const HOUR: Duration = Duration::from_secs(3_600);
+
+/// A time `later` from now, in whole milliseconds: what a property array keeps.
+fn from_now(later: Duration) -> SystemTime {
+    let since_epoch = (SystemTime::now() + later)
+        .duration_since(UNIX_EPOCH)
+        .unwrap();
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(since_epoch.as_millis()).unwrap())
+}
+
+fn raw(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn offline(shop: &str) -> Session {
+    let mut session = Session::new(format!("offline_{shop}"), shop, "", false);
+    session.scope = Some("read_products".into());
+    session.access_token = Some("shpat_offline".into());
+    session
+}
+
+fn online(shop: &str, user: u64) -> Session {
+    let mut session = Session::new(format!("{shop}_{user}"), shop, "state", true);
+    session.access_token = Some("shpua_online".into());
+    session.expires = Some(from_now(HOUR));
+    let mut associated = AssociatedUser::new(user);
+    associated.email = Some("ada@example.com".into());
+    session.online_access_info = Some(OnlineAccessInfo::new(associated));
+    session
+}
+
+/// The shop index as the Node adapter keeps it, `None` when the key is absent.
+fn index(connection: &mut redis::Connection, shop: &str) -> Option<Vec<String>> {
+    let text: Option<String> = connection.get(format!("shopify_sessions_{shop}")).unwrap();
+    text.map(|text| serde_json::from_str(&text).unwrap())
+}
+
+fn key(id: &str) -> String {
+    format!("shopify_sessions_{id}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    run_conformance(&storage).await;
+    run_conformance(&Arc::new(CustomSessionStorage::from_storage(storage))).await;
+}
+
+#[tokio::test]
+async fn writes_the_node_adapters_keys_and_values() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut connection = raw(&server);
+
+    let marker: String = connection.get("shopify_sessions_migrations").unwrap();
+    assert_eq!(marker, r#"{"migrateToVersion1_0_1":true}"#);
+
+    let session = online(SHOP, 42);
+    storage.store_session(&session).await.unwrap();
+    let stored: String = connection.get(key(&session.id)).unwrap();
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored, session.to_property_array_json(true));
+    assert_eq!(
+        index(&mut connection, SHOP),
+        Some(vec![key(&session.id)]),
+        "the index lists full keys"
+    );
+
+    storage.store_session(&offline(SHOP)).await.unwrap();
+    assert_eq!(index(&mut connection, SHOP).unwrap().len(), 2);
+    storage.delete_session(&session.id).await.unwrap();
+    storage.delete_session(&offline(SHOP).id).await.unwrap();
+    let exists: bool = connection
+        .exists(format!("shopify_sessions_{SHOP}"))
+        .unwrap();
+    assert!(!exists, "an empty index is deleted, never written as {{}}");
+}
+
+#[tokio::test]
+async fn merges_into_an_existing_migration_record() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut connection = raw(&server);
+    let () = connection
+        .set(
+            "shopify_sessions_migrations",
+            r#"{"someLaterMigration":true}"#,
+        )
+        .unwrap();
+    RedisSessionStorage::connect(server.url()).await.unwrap();
+    let marker: String = connection.get("shopify_sessions_migrations").unwrap();
+    let marker: Value = serde_json::from_str(&marker).unwrap();
+    assert_eq!(
+        marker,
+        json!({"someLaterMigration": true, "migrateToVersion1_0_1": true})
+    );
+
+    // A prefix of one's own gets its own record.
+    RedisSessionStorage::builder(server.url())
+        .prefix("app2")
+        .connect()
+        .await
+        .unwrap();
+    let exists: bool = connection.exists("app2_migrations").unwrap();
+    assert!(exists);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_stores_of_one_shop_from_separate_connections_lose_nothing() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for user in 0..64 {
+        // A storage each: a connection each, as 64 servers would have.
+        let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            storage.store_session(&online(SHOP, user)).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    assert_eq!(storage.find_sessions_by_shop(SHOP).await.unwrap().len(), 64);
+    assert_eq!(index(&mut raw(&server), SHOP).unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn keys_expire_at_the_deadline_every_backend_computes() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::builder(server.url())
+        .retention(HOUR)
+        .offline_ttl(Some(24 * HOUR))
+        .connect()
+        .await
+        .unwrap();
+    let mut connection = raw(&server);
+    let pttl = |connection: &mut redis::Connection, id: &str| -> i64 {
+        redis::cmd("PTTL").arg(key(id)).query(connection).unwrap()
+    };
+    let close_to = |actual: i64, expected: Duration| {
+        let expected = i64::try_from(expected.as_millis()).unwrap();
+        assert!(
+            (expected - 60_000..=expected).contains(&actual),
+            "PTTL {actual} ms, expected about {expected} ms"
+        );
+    };
+
+    // expires + retention.
+    let session = online(SHOP, 1);
+    storage.store_session(&session).await.unwrap();
+    close_to(pttl(&mut connection, &session.id), 2 * HOUR);
+
+    // The later of expires and refresh_token_expires.
+    let mut expiring = offline("refresh.myshopify.com");
+    expiring.expires = Some(from_now(HOUR));
+    expiring.refresh_token = Some("refresh".into());
+    expiring.refresh_token_expires = Some(from_now(90 * 24 * HOUR));
+    storage.store_session(&expiring).await.unwrap();
+    close_to(pttl(&mut connection, &expiring.id), 90 * 24 * HOUR + HOUR);
+
+    // Neither date: offline_ttl from now, plus retention.
+    let plain = offline(SHOP);
+    storage.store_session(&plain).await.unwrap();
+    close_to(pttl(&mut connection, &plain.id), 25 * HOUR);
+
+    // Without offline_ttl: no TTL at all.
+    let forever = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let other = offline("forever.myshopify.com");
+    forever.store_session(&other).await.unwrap();
+    assert_eq!(pttl(&mut connection, &other.id), -1);
+
+    // Far in the future: clamped to what Redis takes, not an error.
+    let mut far = offline("far.myshopify.com");
+    far.expires = Some(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 1_000));
+    forever.store_session(&far).await.unwrap();
+    assert!(pttl(&mut connection, &far.id) > 0);
+
+    // Already past: stored as gone, and not indexed.
+    let mut past = offline("past.myshopify.com");
+    past.expires = Some(SystemTime::now() - 2 * HOUR);
+    forever.store_session(&past).await.unwrap();
+    assert_eq!(pttl(&mut connection, &past.id), -2);
+    assert_eq!(index(&mut connection, "past.myshopify.com"), None);
+    assert_eq!(forever.load_session(&past.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn reads_check_the_deadline_themselves_and_clean_up() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let storage = RedisSessionStorage::builder(server.url())
+        .clock(clock.clone())
+        .connect()
+        .await
+        .unwrap();
+    let mut connection = raw(&server);
+
+    // A Node app's plain SET leaves no TTL: only the dates say the session expired.
+    let (first, second) = (online(SHOP, 1), online(SHOP, 2));
+    for session in [&first, &second] {
+        storage.store_session(session).await.unwrap();
+        let () = redis::cmd("PERSIST")
+            .arg(key(&session.id))
+            .query(&mut connection)
+            .unwrap();
+    }
+    let mut lasting = offline(SHOP);
+    lasting.expires = Some(from_now(100 * HOUR));
+    storage.store_session(&lasting).await.unwrap();
+
+    clock.advance(2 * HOUR);
+    assert_eq!(storage.load_session(&first.id).await.unwrap(), None);
+    let gone: bool = connection.exists(key(&first.id)).unwrap();
+    assert!(!gone, "an expired session read by id is deleted");
+
+    assert_eq!(
+        storage.find_sessions_by_shop(SHOP).await.unwrap(),
+        vec![lasting.clone()]
+    );
+    let gone: bool = connection.exists(key(&second.id)).unwrap();
+    assert!(!gone, "an expired session found by shop is deleted");
+    assert_eq!(index(&mut connection, SHOP), Some(vec![key(&lasting.id)]));
+}
+
+#[tokio::test]
+async fn find_prunes_keys_that_are_gone_and_sessions_of_other_shops() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut connection = raw(&server);
+    let kept = offline(SHOP);
+    storage.store_session(&kept).await.unwrap();
+    // As the Node adapter leaves things: a deleted key still listed, and a session that moved
+    // to another shop still listed under the old one.
+    let moved = online("elsewhere.myshopify.com", 7);
+    storage.store_session(&moved).await.unwrap();
+    let index_value = json!([
+        key(&kept.id),
+        key("offline_deleted.myshopify.com"),
+        key(&moved.id)
+    ]);
+    let () = connection
+        .set(format!("shopify_sessions_{SHOP}"), index_value.to_string())
+        .unwrap();
+
+    assert_eq!(
+        storage.find_sessions_by_shop(SHOP).await.unwrap(),
+        vec![kept.clone()]
+    );
+    assert_eq!(index(&mut connection, SHOP), Some(vec![key(&kept.id)]));
+
+    // An index listing only gone keys is deleted, not left as `{}`.
+    let () = connection
+        .set(
+            "shopify_sessions_empty.myshopify.com",
+            json!([key("offline_gone.myshopify.com")]).to_string(),
+        )
+        .unwrap();
+    assert!(
+        storage
+            .find_sessions_by_shop("empty.myshopify.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(index(&mut connection, "empty.myshopify.com"), None);
+}
+
+#[tokio::test]
+async fn a_store_that_moves_a_session_to_another_shop_unlists_it_from_the_old_one() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut session = online(SHOP, 3);
+    storage.store_session(&session).await.unwrap();
+    storage.store_session(&offline(SHOP)).await.unwrap();
+    session.shop = "new-home.myshopify.com".into();
+    storage.store_session(&session).await.unwrap();
+    let mut connection = raw(&server);
+    assert_eq!(
+        index(&mut connection, SHOP),
+        Some(vec![key(&offline(SHOP).id)])
+    );
+    assert_eq!(
+        index(&mut connection, "new-home.myshopify.com"),
+        Some(vec![key(&session.id)])
+    );
+}
+
+#[tokio::test]
+async fn a_bad_value_is_corrupt_for_its_id_only() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut connection = raw(&server);
+    let good = offline(SHOP);
+    storage.store_session(&good).await.unwrap();
+    let (not_json, not_an_array, not_a_string) =
+        (online(SHOP, 1).id, online(SHOP, 2).id, online(SHOP, 3).id);
+    let () = connection.set(key(&not_json), "{{{ not json").unwrap();
+    let () = connection
+        .set(key(&not_an_array), r#"{"id": "x"}"#)
+        .unwrap();
+    let () = connection
+        .hset(key(&not_a_string), "field", "value")
+        .unwrap();
+    let listed = json!([
+        key(&good.id),
+        key(&not_json),
+        key(&not_an_array),
+        key(&not_a_string)
+    ]);
+    let () = connection
+        .set(format!("shopify_sessions_{SHOP}"), listed.to_string())
+        .unwrap();
+
+    for id in [&not_json, &not_an_array] {
+        let error = storage.load_session(id).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Corrupt { id: named, source: CorruptRecord::Undecodable(_) } if named == id),
+            "{error:?}"
+        );
+    }
+    let error = storage.load_session(&not_a_string).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Corrupt {
+                source: CorruptRecord::NotAString,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // find skips them (with a warning) and returns the rest.
+    assert_eq!(
+        storage.find_sessions_by_shop(SHOP).await.unwrap(),
+        vec![good.clone()]
+    );
+    assert_eq!(storage.load_session(&good.id).await.unwrap(), Some(good));
+
+    // A shop index that is not a list of keys: the store fails and writes nothing.
+    let () = connection
+        .set("shopify_sessions_broken.myshopify.com", "42")
+        .unwrap();
+    let error = storage
+        .store_session(&offline("broken.myshopify.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Redis { .. }), "{error:?}");
+    let message = common::error_text(&error);
+    assert!(
+        message.contains("shop index shopify_sessions_broken.myshopify.com is not a JSON list"),
+        "{message}"
+    );
+    assert!(!message.contains("ERR ERR"), "{message}");
+    let exists: bool = connection
+        .exists(key("offline_broken.myshopify.com"))
+        .unwrap();
+    assert!(!exists);
+}
+
+#[tokio::test]
+async fn the_migration_record_is_never_a_session() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let session = Session::new("migrations", SHOP, "", false);
+    assert!(matches!(
+        storage.store_session(&session).await,
+        Err(Error::InvalidSession(_))
+    ));
+    assert_eq!(storage.load_session("migrations").await.unwrap(), None);
+    storage.delete_session("migrations").await.unwrap();
+    let exists: bool = raw(&server).exists("shopify_sessions_migrations").unwrap();
+    assert!(exists);
+
+    // Nor is a shop's index a session, when an id is spelled like a shop.
+    storage.store_session(&offline(SHOP)).await.unwrap();
+    let shaped_like_a_shop = Session::new(SHOP, SHOP, "", false);
+    assert!(storage.store_session(&shaped_like_a_shop).await.is_err());
+    storage.delete_session(SHOP).await.unwrap();
+    assert_eq!(
+        index(&mut raw(&server), SHOP),
+        Some(vec![key(&offline(SHOP).id)])
+    );
+}
+
+#[tokio::test]
+async fn delete_sessions_takes_any_number_of_ids() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut ids = Vec::new();
+    for user in 0..1_200 {
+        let session = online(SHOP, user);
+        storage.store_session(&session).await.unwrap();
+        ids.push(session.id);
+    }
+    ids.push("offline_never-stored.myshopify.com".into());
+    assert!(storage.delete_sessions(&ids).await.unwrap());
+    assert!(
+        storage
+            .find_sessions_by_shop(SHOP)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let keys: Vec<String> = raw(&server).keys("*").unwrap();
+    assert_eq!(keys, vec!["shopify_sessions_migrations".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_fail_within_the_timeout_while_the_server_is_away_and_work_once_it_is_back() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let timeout = Duration::from_millis(700);
+    let storage = RedisSessionStorage::builder(server.url())
+        .timeout(timeout)
+        .connect()
+        .await
+        .unwrap();
+    let session = offline(SHOP);
+    storage.store_session(&session).await.unwrap();
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let error = storage.load_session(&session.id).await.unwrap_err();
+        assert!(
+            matches!(error, Error::Redis { .. } | Error::Timeout { .. }),
+            "{error:?}"
+        );
+        // Generous slack: this checks that nothing hangs, not how fast it fails.
+        assert!(started.elapsed() < timeout + Duration::from_secs(2));
+    }
+
+    // The server comes back empty (it saves nothing); the same storage works again.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match storage.store_session(&session).await {
+            Ok(_) => break,
+            Err(error) => assert!(Instant::now() < deadline, "never reconnected: {error:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        storage.load_session(&session.id).await.unwrap(),
+        Some(session)
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    // Accepts connections and says nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let started = Instant::now();
+    let error = RedisSessionStorage::builder(url)
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout { .. } | Error::Redis { .. }),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
+
+#[tokio::test]
+async fn a_cluster_is_refused() {
+    let Some(server) = RedisServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ]) else {
+        return;
+    };
+    let error = RedisSessionStorage::connect(server.url())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::RedisCluster(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_url_password_is_never_shown() {
+    let port = common::redis_server::free_port();
+    let url = format!("redis://user:hunter2-secret@127.0.0.1:{port}/");
+    let builder = RedisSessionStorage::builder(url).timeout(Duration::from_millis(300));
+    assert!(!format!("{builder:?}").contains("hunter2"));
+    let error = builder.connect().await.unwrap_err();
+    let text = common::error_text(&error);
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guides_callback_example_runs() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    redis_callbacks_example::run(&server.url()).await.unwrap();
+}
