@@ -13,12 +13,9 @@
 //! The one deliberate difference (user flags from the strings `"true"`/`"false"`) is a case of
 //! its own: this crate must read it as written, and Node must still read `"false"` as `true`.
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    process::{Command, Stdio},
-    sync::OnceLock,
-};
+mod common;
+
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use shopify_session_storage::{Error, Session};
@@ -521,51 +518,6 @@ fn equals_follows_node() {
 
 // ---- against Shopify's real Node library ----
 
-fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-/// Installs the pinned library once per test run when `.ci/run` has not.
-fn node_library_installed() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if node_dir().join("node_modules/@shopify/shopify-api").is_dir() {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(node_dir())
-            .status()
-            .expect("npm is needed to install Shopify's Node library for this test (Node.js 20 or later)");
-        assert!(status.success(), "npm ci in tests/node failed: {status}");
-    });
-}
-
-fn run_node(input: &Value) -> Value {
-    node_library_installed();
-    let mut child = Command::new("node")
-        .arg("session.js")
-        .current_dir(node_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node is needed for this test (Node.js 20 or later)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 /// Node leaves `state` and `isOnline` out when a property array has none; this crate's
 /// `Session` always has them (`""` and `false`), as the README says.
 fn with_state_and_is_online(mut node: Value) -> Value {
@@ -638,7 +590,7 @@ fn shopify_node_library_agrees_with_each_case() {
         "cases": inputs.iter().map(|(_, entries, user)| json!({"entries": entries, "returnUserData": user})).collect::<Vec<_>>(),
         "equals": pairs.iter().map(|(_, a, b, _)| json!([a, b])).collect::<Vec<_>>(),
     });
-    let answer = run_node(&request);
+    let answer = common::node::run("session.js", &request);
 
     for (index, (name, entries, user)) in inputs.iter().enumerate() {
         let node = &answer["cases"][index];

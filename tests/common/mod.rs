@@ -3,6 +3,7 @@
 // Each test binary uses only some of them.
 #![allow(dead_code)]
 
+pub mod node;
 pub mod redis_server;
 
 /// A small deterministic generator (xorshift64*), so that a failing run can be repeated from
