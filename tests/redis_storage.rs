@@ -207,7 +207,7 @@ async fn keys_expire_at_the_deadline_every_backend_computes() {
 
     // Far in the future: clamped to what Redis takes, not an error.
     let mut far = offline("far.myshopify.com");
-    far.expires = Some(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 1_000));
+    far.expires = Some(UNIX_EPOCH + Duration::from_secs(i64::MAX.unsigned_abs() / 1_000));
     forever.store_session(&far).await.unwrap();
     assert!(pttl(&mut connection, &far.id) > 0);
 
@@ -426,6 +426,50 @@ async fn the_migration_record_is_never_a_session() {
         index(&mut raw(&server), SHOP),
         Some(vec![key(&offline(SHOP).id)])
     );
+}
+
+/// The scripts skip decoding JSON when a text check is certain (see `lua/common.lua`); JSON
+/// spelled otherwise (spaces, escapes) takes the decoding path and gives the same result.
+#[tokio::test]
+async fn json_written_by_other_hands_is_read_the_same() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let mut connection = raw(&server);
+    let session = offline(SHOP);
+    storage.store_session(&session).await.unwrap();
+
+    // An index with spaces and an escaped character still lists the key: no second entry.
+    let spelled = format!("[ \"{}\" ]", key(&session.id).replace("_", "\\u005f"));
+    let () = connection.set(key(SHOP), &spelled).unwrap();
+    storage.store_session(&session).await.unwrap();
+    let text: String = connection.get(key(SHOP)).unwrap();
+    assert_eq!(text, spelled, "a listed key is not listed again");
+
+    // A value whose shop is spelled with an escape still counts as that shop's.
+    let value: String = connection.get(key(&session.id)).unwrap();
+    let () = connection
+        .set(
+            key(&session.id),
+            value.replace("redis-test", "redis\\u002dtest"),
+        )
+        .unwrap();
+    storage.store_session(&session).await.unwrap();
+    assert_eq!(
+        storage.find_sessions_by_shop(SHOP).await.unwrap(),
+        vec![session.clone()]
+    );
+
+    // An index spelled with spaces is still an index, not a session to overwrite.
+    let () = connection
+        .set(
+            key("shaped_like_an_index"),
+            format!("[ \"{}\" ]", key(&session.id)),
+        )
+        .unwrap();
+    let shaped = Session::new("shaped_like_an_index", SHOP, "", false);
+    assert!(storage.store_session(&shaped).await.is_err());
 }
 
 #[tokio::test]

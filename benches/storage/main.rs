@@ -1,11 +1,13 @@
 //! Session stores side by side: this crate's storages against SQLite (rusqlite, WAL) and Redis
-//! (loopback, when `REDIS_URL` is set), measured in the same run. `benches/report.py` turns
+//! (loopback, when `REDIS_URL` is set; `RedisSessionStorage` also against bare redis-rs calls,
+//! see `redis_backend.rs`), measured in the same run. `benches/report.py` turns
 //! criterion's output into BENCHMARKS.md.
 //!
 //! `cargo bench --bench storage --all-features`; `BENCH_SIZES=10000,100000,1000000` adds the
 //! million-session store (default `10000,100000`).
 
 mod data;
+mod redis_backend;
 mod redis_store;
 mod sqlite;
 
@@ -20,8 +22,8 @@ use std::{
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shopify_session_storage::{
-    Clock, FlushPolicy, ManualClock, MemorySessionStorage, Session, SessionStorage,
-    SledSessionStorage,
+    Clock, FlushPolicy, ManualClock, MemorySessionStorage, RedisSessionStorage, Session,
+    SessionStorage, SledSessionStorage,
     internals::{decode_record, encode_record},
 };
 use tokio::runtime::Runtime;
@@ -161,6 +163,12 @@ fn backends(runtime: &Runtime, dir: &Path, size: u64) -> Vec<(&'static str, Back
         let redis = Backend::Redis(Arc::new(redis));
         runtime.block_on(fill(&redis, 0..size));
         backends.push(("redis", redis));
+        // After the comparator's connect, which empties the database.
+        let url = std::env::var("REDIS_URL").unwrap();
+        let ours = runtime.block_on(RedisSessionStorage::connect(url)).unwrap();
+        let ours = Backend::Ours(Arc::new(ours));
+        runtime.block_on(fill(&ours, 0..size));
+        backends.push(("redis-ours", ours));
     }
     backends
 }
@@ -551,6 +559,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = disk, codec, operations, sweep, loads_during_sweep, durable_writers
+    targets = disk, codec, operations, redis_backend::redis_vs_bare, sweep, loads_during_sweep, durable_writers
 }
 criterion_main!(benches);

@@ -18,9 +18,11 @@
 //!   concurrent stores of one shop lose index entries. Here a store or delete changes the
 //!   session and its shop's index in one Lua script on the server, and a store that moves a
 //!   session to another shop also removes it from the old shop's index.
-//! - **Expiry.** A stored session's key gets `PEXPIREAT` at the deadline every backend computes
-//!   (the later of `expires` and `refresh_token_expires`, plus retention; `offline_ttl` from the
-//!   store for sessions with neither; none by default). A Node app's plain `SET` clears that
+//! - **Expiry.** A stored session's key expires at the deadline every backend computes (the
+//!   later of `expires` and `refresh_token_expires`, plus retention; `offline_ttl` from the
+//!   store for sessions with neither; none by default), set with the value (`PSETEX` with the
+//!   time left by the storage's clock, so a server clock that is off does not move it). A
+//!   session stored past its deadline deletes what the id held. A Node app's plain `SET` clears that
 //!   TTL, so loads and finds also compare the session's dates with the clock and delete what is
 //!   past its deadline (unless a store changed it meanwhile). `offline_ttl` cannot be checked
 //!   that way, since the value does not say when it was stored: for those sessions the TTL is
@@ -67,6 +69,10 @@ use super::{
     ttl::{TtlPolicy, epoch_millis, is_expired},
 };
 use crate::{Clock, CorruptRecord, Error, Result, Session, error::with_sources};
+
+/// The longest TTL a store sets. Redis adds a TTL to its clock in a signed 64-bit number of
+/// milliseconds; half of that range leaves room for any clock, and is as good as never.
+const LONGEST_TTL_MS: u64 = i64::MAX.unsigned_abs() / 2;
 
 /// How many ids one delete script takes.
 const DELETE_BATCH: usize = 512;
@@ -198,19 +204,26 @@ impl SessionStorage for RedisSessionStorage {
             )));
         }
         let value = encode(session)?;
-        let deadline = self
-            .ttl
-            .deadline_ms(session, self.now_ms())
-            // PEXPIREAT takes a signed 64-bit time; later deadlines are as good as never.
-            .map(|deadline| deadline.min(i64::MAX.unsigned_abs()).to_string())
-            .unwrap_or_default();
+        let now_ms = self.now_ms();
+        // The key's TTL is the time left until the deadline by this storage's clock, so a server
+        // whose clock is off does not move it (and PSETEX, unlike SET with PXAT, takes it in the
+        // same call on any Redis version).
+        let time_left = match self.ttl.deadline_ms(session, now_ms) {
+            // Stored and expired at once: what was stored under the id goes, and nothing is.
+            Some(deadline) if is_expired(Some(deadline), now_ms) => {
+                return self.delete_session(&session.id).await;
+            }
+            Some(deadline) => (deadline - now_ms).min(LONGEST_TTL_MS).to_string(),
+            None => String::new(),
+        };
         let mut invocation = scripts::STORE.prepare_invoke();
         invocation
             .key(self.layout.session_key(&session.id))
             .key(self.layout.index_key(&session.shop))
             .arg(value)
-            .arg(deadline)
-            .arg(self.layout.prefix());
+            .arg(time_left)
+            .arg(self.layout.prefix())
+            .arg(&session.shop);
         let mut connection = self.connection.clone();
         self.call(
             "store a session",

@@ -44,6 +44,29 @@ local function read_index(index)
   return list
 end
 
+-- Checks on JSON text that spare a decode, which is most of a script's cost. Each answers
+-- "certainly" or "cannot tell", and a caller that cannot tell decodes.
+
+-- Whether a stored value may be a shop index rather than a session. A property array, as Node,
+-- cjson and serde_json write it, starts with `[[`; an index never does.
+local function may_be_index_text(text)
+  return string.sub(text, 1, 2) ~= '[['
+end
+
+-- Whether an index's text certainly lists `key`: the key as a JSON string, in a text that starts
+-- as a list of strings. (A key inside another key's string would need a quote before it, which
+-- a JSON string holds only escaped.)
+local function text_lists(text, key)
+  return string.sub(text, 1, 2) == '["' and string.find(text, cjson.encode(key), 1, true) ~= nil
+end
+
+-- Whether a stored value certainly names `shop`: its `["shop",...]` entry, as every writer puts
+-- it. (A value with two shop entries, where Node reads the last, could pass on its first; the
+-- cost is an index entry that find later drops as belonging to another shop.)
+local function text_names_shop(text, shop)
+  return string.find(text, '["shop",' .. cjson.encode(shop) .. ']', 1, true) ~= nil
+end
+
 -- Writes a shop's index back. An empty one is deleted: cjson writes an empty table as `{}`,
 -- which the Node adapter's find iterates as an object, and throws.
 local function write_index(index, list)

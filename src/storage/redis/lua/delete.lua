@@ -5,8 +5,8 @@ for _, session_key in ipairs(KEYS) do
   -- A key that is not a string holds no session; a non-empty list of keys is a shop's index
   -- whose shop is spelled like this id. Neither is touched.
   if type(text) == 'string' then
-    local value = decode(text)
-    if not (is_key_list(value) and #value > 0) then
+    local value = may_be_index_text(text) and decode(text)
+    if not (value and is_key_list(value) and #value > 0) then
       unlist_from_own_shop(ARGV[1], session_key, text, nil)
       redis.call('DEL', session_key)
     end
