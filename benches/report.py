@@ -4,7 +4,8 @@
 Usage: python3 benches/report.py [CRITERION_DIR [REPEAT_DIR ...]] > BENCHMARKS.md
 Every figure is criterion's median time per operation; ratios compare backends measured in the
 same run. REPEAT_DIRs are criterion outputs of further runs of the store groups
-(`store_(upsert|new)-10000`), reported beside the main run so the spread shows. Hand-written
+(`store_(upsert|new)-10000`) and of the Redis groups (`redis-10000/`), reported beside the main
+run so the spread shows. Hand-written
 notes about the run go in benches/run-notes.md, which is included when present. The plot of
 durable writers is written to benches/durable_writers.svg.
 """
@@ -20,7 +21,9 @@ ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 REPEATS = [Path(arg) for arg in sys.argv[2:]]
 WRITERS = (1, 2, 4, 8, 16, 32, 64)
 PLOT = Path(__file__).with_name("durable_writers.svg")
-BACKENDS = ["memory", "sled-periodic", "sled-everywrite", "sqlite-wal-normal", "sqlite-wal-full", "redis"]
+BACKENDS = ["memory", "sled-periodic", "sled-everywrite", "sqlite-wal-normal", "sqlite-wal-full", "redis", "redis-ours"]
+# RedisSessionStorage against a bare redis-rs call plus the same parsing, and the most each may cost.
+REDIS_VS_BARE = [("load", "GET", 1.3), ("store_upsert", "SET", 1.3), ("find_50", "MGET of the 50 keys", 1.5)]
 OPERATIONS = ["load_hit", "load_miss", "store_upsert", "store_new", "delete", "find_by_shop_50"]
 
 
@@ -163,6 +166,26 @@ def main():
                 out.append(f"| {index} | {op} | {fmt(s_)} | {fmt(q_)} | {ratio(q_, s_)} |")
         out.append("")
 
+    redis_runs = [root for root in [ROOT] + REPEATS if median("redis-10000_load", "ours", root)]
+    redis_ratios = {}
+    if redis_runs:
+        out.append("## RedisSessionStorage against bare redis-rs calls\n")
+        out.append("10,000 sessions (200 shops of 50) stored by `RedisSessionStorage`, on the same "
+                   "server as the `redis` rows. *bare* is one redis-rs call on a `ConnectionManager` "
+                   "plus the same property-array parsing (load, find) or writing (store); *ours* adds "
+                   "the shop index, the TTL and the checks (`benches/storage/redis_backend.rs`). "
+                   "Each row compares the two sides of one invocation.\n")
+        out.append("| run | operation | bare | ours | ours ÷ bare | at most |")
+        out.append("| --- | --- | --- | --- | --- | --- |")
+        for index, root in enumerate(redis_runs, start=1):
+            for op, call, bound in REDIS_VS_BARE:
+                ours = median(f"redis-10000_{op}", "ours", root)
+                bare = median(f"redis-10000_{op}", "bare", root)
+                if ours and bare:
+                    redis_ratios.setdefault(op, []).append(ours / bare)
+                out.append(f"| {index} | {op} (bare: {call}) | {fmt(bare)} | {fmt(ours)} | {ratio(ours, bare)} | {bound} |")
+        out.append("")
+
     out.append("## Sweep of 1,000 expired sessions\n")
     out.append("| live sessions | median per sweep |")
     out.append("| --- | --- |")
@@ -254,6 +277,12 @@ def main():
     for way, (ours, json_) in codec.items():
         if ours and json_:
             target(f"codec {way} ≥ 3× faster than serde_json", ours, json_ / ours >= 3, f"{json_ / ours:.2f}×")
+    for op, call, bound in REDIS_VS_BARE:
+        ratios = redis_ratios.get(op)
+        if ratios:
+            middle = sorted(ratios)[len(ratios) // 2]
+            shown = ", ".join(f"{r:.2f}×" for r in ratios)
+            target(f"Redis {op} ≤ {bound}× a bare {call} plus parsing (median of {len(ratios)} runs)", middle, middle <= bound, f"median {middle:.2f}× ({shown})")
     out.append("")
     print("\n".join(out))
 

@@ -65,8 +65,13 @@ fn node(server: &RedisServer, ops: &Value) -> Result<Vec<Value>, String> {
         .map(|results| results.as_array().expect("a list of results").clone())
 }
 
-fn node_store(session: &Session) -> Value {
-    json!({"op": "store", "entries": session.to_property_array_json(true)})
+/// Stores `sessions` through the Node adapter, one after another.
+fn node_stores(server: &RedisServer, sessions: &[Session]) {
+    let ops = sessions
+        .iter()
+        .map(|session| json!({"op": "store", "entries": session.to_property_array_json(true)}))
+        .collect();
+    node(server, &Value::Array(ops)).unwrap();
 }
 
 fn raw(server: &RedisServer) -> redis::Connection {
@@ -102,11 +107,7 @@ async fn what_node_stores_loads_and_is_found_here_and_is_written_back_byte_for_b
         return;
     };
     let sessions = node_shaped_sessions(SHOP);
-    node(
-        &server,
-        &Value::Array(sessions.iter().map(node_store).collect()),
-    )
-    .unwrap();
+    node_stores(&server, &sessions);
 
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
     for session in &sessions {
@@ -166,11 +167,11 @@ async fn what_this_storage_stores_loads_and_is_found_in_node() {
             session.id
         );
     }
-    assert_eq!(results[3]["object"]["id"], json!(extended.id));
-    assert_eq!(
-        results[3]["object"]["onlineAccessInfo"]["associated_user"]["id"],
-        json!(7)
-    );
+    // Node reads what it knows of the extended one, and leaves out the rest when it writes.
+    let mut known = extended.clone();
+    known.extra.clear();
+    known.online_access_info = Some(OnlineAccessInfo::new(AssociatedUser::new(7)));
+    assert_eq!(results[3]["array"], known.to_property_array_json(true));
     let mut found: Vec<&str> = results[4]
         .as_array()
         .unwrap()
@@ -202,11 +203,7 @@ async fn a_node_index_that_lists_a_gone_key_is_pruned_here() {
         return;
     };
     let sessions = node_shaped_sessions(SHOP);
-    node(
-        &server,
-        &Value::Array(sessions.iter().map(node_store).collect()),
-    )
-    .unwrap();
+    node_stores(&server, &sessions);
     let mut connection = raw(&server);
     // Gone without the index knowing, as when a key expires.
     let () = connection.del(key(&sessions[0].id)).unwrap();
@@ -274,4 +271,59 @@ async fn a_node_app_started_after_this_storage_leaves_its_data_alone() {
         started.is_err() || after.keys().any(|key| !before.contains_key(key)),
         "the migration record made no difference: {started:?}"
     );
+}
+
+/// Node writes keys in the order its session was built in (the OAuth callback builds `shop`,
+/// `state`, `isOnline`, `accessToken`, `scope` first, then `id`), and other writers may spell
+/// keys in any case: both load here as in Node.
+#[tokio::test]
+async fn values_in_other_key_orders_and_cases_load_here_as_in_node() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let session = node_shaped_sessions(SHOP).pop().unwrap();
+    let Value::Array(entries) = session.to_property_array_json(true) else {
+        unreachable!()
+    };
+    let order = ["shop", "state", "isOnline", "accessToken", "scope", "id"];
+    let mut reordered: Vec<Value> = order
+        .iter()
+        .map(|name| {
+            entries
+                .iter()
+                .find(|entry| entry[0] == *name)
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    reordered.extend(
+        entries
+            .iter()
+            .filter(|entry| !order.contains(&entry[0].as_str().unwrap()))
+            .cloned(),
+    );
+    node(&server, &json!([{"op": "store", "entries": reordered}])).unwrap();
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    assert_eq!(
+        storage.load_session(&session.id).await.unwrap().as_ref(),
+        Some(&session)
+    );
+
+    // Keys in other cases, written by hand under another id.
+    let mut odd = session.clone();
+    odd.id = format!("{SHOP}_odd_case");
+    let odd_case: Vec<Value> = odd
+        .to_property_array(true)
+        .into_iter()
+        .map(|(key, value)| json!([key.to_uppercase(), value]))
+        .collect();
+    let () = raw(&server)
+        .set(key(&odd.id), Value::Array(odd_case).to_string())
+        .unwrap();
+    assert_eq!(
+        storage.load_session(&odd.id).await.unwrap().as_ref(),
+        Some(&odd)
+    );
+    let loaded = node(&server, &json!([{"op": "load", "id": odd.id}])).unwrap();
+    assert_eq!(loaded[0]["array"], odd.to_property_array_json(true));
 }

@@ -205,11 +205,23 @@ async fn keys_expire_at_the_deadline_every_backend_computes() {
     forever.store_session(&other).await.unwrap();
     assert_eq!(pttl(&mut connection, &other.id), -1);
 
-    // Far in the future: clamped to what Redis takes, not an error.
-    let mut far = offline("far.myshopify.com");
-    far.expires = Some(UNIX_EPOCH + Duration::from_secs(i64::MAX.unsigned_abs() / 1_000));
-    forever.store_session(&far).await.unwrap();
+    // A deadline beyond what Redis takes (retention saturates it): clamped, not an error.
+    let far_off = RedisSessionStorage::builder(server.url())
+        .retention(Duration::MAX)
+        .connect()
+        .await
+        .unwrap();
+    let far = online("far.myshopify.com", 5);
+    far_off.store_session(&far).await.unwrap();
     assert!(pttl(&mut connection, &far.id) > 0);
+    assert_eq!(far_off.load_session(&far.id).await.unwrap(), Some(far));
+
+    // A date no property array reader can read back is refused, and nothing is written.
+    let mut unreadable = offline("unreadable.myshopify.com");
+    unreadable.expires = Some(UNIX_EPOCH + Duration::from_secs(400_000_000_000));
+    let error = forever.store_session(&unreadable).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
+    assert_eq!(pttl(&mut connection, &unreadable.id), -2);
 
     // Already past: stored as gone, and not indexed.
     let mut past = offline("past.myshopify.com");
@@ -417,14 +429,33 @@ async fn the_migration_record_is_never_a_session() {
     let exists: bool = raw(&server).exists("shopify_sessions_migrations").unwrap();
     assert!(exists);
 
-    // Nor is a shop's index a session, when an id is spelled like a shop.
+    // An id spelled like its own shop would be that shop's index: refused, on a shop with no
+    // index yet as on one with.
+    let fresh = "fresh.myshopify.com";
+    let error = storage
+        .store_session(&Session::new(fresh, fresh, "", false))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
+    let exists: bool = raw(&server).exists(key(fresh)).unwrap();
+    assert!(!exists);
+
+    // Nor is a shop's index a session, when an id is spelled like another shop.
     storage.store_session(&offline(SHOP)).await.unwrap();
-    let shaped_like_a_shop = Session::new(SHOP, SHOP, "", false);
+    let shaped_like_a_shop = Session::new(SHOP, "other.myshopify.com", "", false);
     assert!(storage.store_session(&shaped_like_a_shop).await.is_err());
+    assert_eq!(storage.load_session(SHOP).await.unwrap(), None);
     storage.delete_session(SHOP).await.unwrap();
     assert_eq!(
         index(&mut raw(&server), SHOP),
         Some(vec![key(&offline(SHOP).id)])
+    );
+    assert!(
+        storage
+            .find_sessions_by_shop("migrations")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -460,6 +491,23 @@ async fn json_written_by_other_hands_is_read_the_same() {
         storage.find_sessions_by_shop(SHOP).await.unwrap(),
         vec![session.clone()]
     );
+
+    // An id holding a quote: its escaped key holds the quoted key of another session, which must
+    // still be listed when it is stored.
+    let tricky = Session::new(
+        format!("{SHOP}_a\"{}", key(&format!("{SHOP}_b"))),
+        SHOP,
+        "",
+        false,
+    );
+    let plain = Session::new(format!("{SHOP}_b"), SHOP, "", false);
+    storage.store_session(&tricky).await.unwrap();
+    storage.store_session(&plain).await.unwrap();
+    let mut found = storage.find_sessions_by_shop(SHOP).await.unwrap();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut expected = vec![session.clone(), tricky, plain];
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(found, expected);
 
     // An index spelled with spaces is still an index, not a session to overwrite.
     let () = connection
@@ -523,16 +571,15 @@ async fn calls_fail_within_the_timeout_while_the_server_is_away_and_work_once_it
         assert!(started.elapsed() < timeout + Duration::from_secs(2));
     }
 
-    // The server comes back empty (it saves nothing); the same storage works again.
+    // The server comes back empty (it saves nothing); the same storage works again, from the
+    // first call on.
     server.restart();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match storage.store_session(&session).await {
-            Ok(_) => break,
-            Err(error) => assert!(Instant::now() < deadline, "never reconnected: {error:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    storage.store_session(&session).await.unwrap();
+
+    // A restart while the storage is idle: its first call meets the dropped connection, and
+    // sends the request again on a new one.
+    server.restart();
+    storage.store_session(&session).await.unwrap();
     assert_eq!(
         storage.load_session(&session.id).await.unwrap(),
         Some(session)
@@ -576,13 +623,20 @@ async fn a_cluster_is_refused() {
 
 #[tokio::test]
 async fn the_url_password_is_never_shown() {
-    let port = common::redis_server::free_port();
-    let url = format!("redis://user:hunter2-secret@127.0.0.1:{port}/");
-    let builder = RedisSessionStorage::builder(url).timeout(Duration::from_millis(300));
+    // The server asks for a password, and is given a wrong one.
+    let Some(server) = RedisServer::start_with(&["--requirepass", "the-right-one"]) else {
+        return;
+    };
+    let url = format!("redis://:hunter2-secret@127.0.0.1:{}/", server.port());
+    let builder = RedisSessionStorage::builder(url).timeout(Duration::from_secs(2));
     assert!(!format!("{builder:?}").contains("hunter2"));
     let error = builder.connect().await.unwrap_err();
     let text = common::error_text(&error);
+    assert!(text.contains("Password authentication failed"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+
+    let url = format!("redis://:the-right-one@127.0.0.1:{}/", server.port());
+    RedisSessionStorage::connect(url).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,8 @@
 //! must never be shown, `VISIBLE_...` in those that may (ids, shops, scopes). It is pushed
 //! through every such path the crate has: the session types, loaded records, each storage,
 //! callback failures, refused records, malformed JSON, corrupt records in the sled store (in
-//! load, find, sweep, verify, repair and an overwrite) and what the store logs meanwhile.
+//! load, find, sweep, verify, repair and an overwrite) and in Redis (load and find), and what
+//! the stores log meanwhile.
 
 mod common;
 
@@ -335,6 +336,84 @@ async fn sled_store_with_corrupt_records() {
     assert!(
         logged.contains("corrupt"),
         "the corrupt records were logged: {logged}"
+    );
+    assert_clean("the logs", &logged);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_with_corrupt_values() {
+    use redis::Commands;
+    use shopify_session_storage::RedisSessionStorage;
+
+    let Some(server) = common::redis_server::RedisServer::start() else {
+        return;
+    };
+    let logs = logs();
+    let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+    let session = marked_session();
+    storage.store_session(&session).await.unwrap();
+    assert_eq!(
+        storage.load_session(&session.id).await.unwrap().as_ref(),
+        Some(&session)
+    );
+    assert_clean("RedisSessionStorage", &format!("{storage:?}"));
+
+    // Values that hold secrets where something else belongs, each under a listed key.
+    let shop = &session.shop;
+    let broken = [
+        ("not_json", "SECRET_ACCESS_TOKEN{".to_owned()),
+        (
+            "date",
+            format!(
+                r#"[["id","{shop}_date"],["shop","{shop}"],["expires","SECRET_ACCESS_TOKEN"]]"#
+            ),
+        ),
+        (
+            "details",
+            format!(
+                r#"[["id","{shop}_details"],["shop","{shop}"],["rustSessionDetails",{{"onlineAccessInfo":"SECRET_UNKNOWN_INFO"}}]]"#
+            ),
+        ),
+        (
+            "other_id",
+            format!(r#"[["id","SECRET_UNKNOWN_TOP"],["shop","{shop}"]]"#),
+        ),
+    ];
+    let mut connection = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut listed = vec![format!("shopify_sessions_{}", session.id)];
+    for (suffix, value) in &broken {
+        let key = format!("shopify_sessions_{shop}_{suffix}");
+        let () = connection.set(&key, value).unwrap();
+        listed.push(key);
+    }
+    let () = connection
+        .set(
+            format!("shopify_sessions_{shop}"),
+            serde_json::to_string(&listed).unwrap(),
+        )
+        .unwrap();
+
+    for (suffix, _) in &broken {
+        let error = storage
+            .load_session(&format!("{shop}_{suffix}"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Corrupt { .. }), "{error:?}");
+        assert_error_clean("Error::Corrupt from Redis", &error);
+    }
+    assert_eq!(
+        storage.find_sessions_by_shop(shop).await.unwrap(),
+        vec![session.clone()]
+    );
+
+    let logged = logs.0.lock().unwrap().clone();
+    assert!(
+        logged.contains("skipping a stored session"),
+        "the corrupt values were logged: {logged}"
     );
     assert_clean("the logs", &logged);
 }

@@ -5,6 +5,7 @@ mod debug;
 mod equals;
 mod json;
 mod property_array;
+mod remainder;
 
 use std::{
     collections::BTreeMap,

@@ -74,7 +74,7 @@ impl RedisSessionStorageBuilder {
 
     /// The lifetime of a session that has neither `expires` nor `refresh_token_expires`, from
     /// the moment it is stored (default `None`: kept until deleted). Enforced by the key's TTL
-    /// only; see the module docs.
+    /// only: a stored property array does not say when it was stored.
     pub fn offline_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.ttl.offline_ttl = ttl;
         self
@@ -87,15 +87,16 @@ impl RedisSessionStorageBuilder {
         self
     }
 
-    /// Where expiry decisions read the time (default [`SystemClock`]). Redis expires keys by
-    /// its own clock; this one decides what a load or find treats as expired.
+    /// Where expiry decisions read the time (default [`SystemClock`]): what a load or find
+    /// treats as expired, and the time left that a store gives a key as its TTL (which Redis
+    /// then counts down).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Connects, checks that the server is not a cluster, and records the Node adapter's
-    /// migration as done (see the module docs).
+    /// migration as done (the README's Redis section says why both matter).
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for an empty prefix or a zero timeout; [`Error::Redis`] when
@@ -148,11 +149,10 @@ impl RedisSessionStorageBuilder {
 /// Fails on a server in cluster mode. A server that does not allow `INFO` (some managed ones)
 /// is let through: a cluster's first multi-key script would then fail before it writes.
 async fn refuse_cluster(storage: &RedisSessionStorage) -> Result<()> {
-    let mut connection = storage.connection.clone();
-    let mut command = redis::cmd("INFO");
-    command.arg("cluster");
-    let info = command.query_async::<String>(&mut connection);
-    match storage.call("read the server's INFO", info).await {
+    let info = storage
+        .query::<String>("read the server's INFO", redis::cmd("INFO").arg("cluster"))
+        .await;
+    match info {
         Ok(info) if info.lines().any(|line| line.trim() == "cluster_enabled:1") => {
             Err(Error::RedisCluster(None))
         }
@@ -168,12 +168,8 @@ async fn refuse_cluster(storage: &RedisSessionStorage) -> Result<()> {
 async fn mark_migration_done(storage: &RedisSessionStorage) -> Result<()> {
     let mut invocation = scripts::MARKER.prepare_invoke();
     invocation.key(storage.layout.marker_key());
-    let mut connection = storage.connection.clone();
     let outcome: String = storage
-        .call(
-            "record the Node adapter's migration",
-            invocation.invoke_async(&mut connection),
-        )
+        .invoke("record the Node adapter's migration", &invocation)
         .await?;
     if outcome == "unreadable" {
         tracing::warn!(

@@ -9,8 +9,9 @@
 //! | `{prefix}_migrations` | the adapter's migration record, `{"migrateToVersion1_0_1":true}` |
 //!
 //! The three share one namespace, so a session id equal to `migrations` or to a shop domain
-//! would collide with the others: the first is refused, and the scripts never take a shop's
-//! index for a session (or the reverse).
+//! would collide with the others: `migrations` and an id equal to its own shop are refused, a
+//! load of an id that names another shop's index finds no session, and the scripts never take
+//! a shop's index for a session (or the reverse).
 
 /// The id whose key is the Node adapter's migration record.
 pub(super) const MIGRATIONS_ID: &str = "migrations";

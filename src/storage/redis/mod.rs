@@ -1,50 +1,33 @@
 //! [`RedisSessionStorage`]: sessions in Redis, in the layout of Shopify's Node adapter.
 //!
-//! # Sharing a Redis with a Node app
-//!
-//! The keys and values are exactly those of `@shopify/shopify-app-session-storage-redis` (see
-//! `layout.rs` for the table), so a Node app and a Rust service can use one Redis with one
-//! prefix: each loads what the other stores. What that needs:
-//!
-//! - the same prefix on both sides (default `shopify_sessions`);
-//! - the migration record: at start-up the Node adapter runs a migration unless it finds
-//!   `{prefix}_migrations` saying it ran, and that migration reads every prefixed key as a
-//!   session, so it throws on the shop indexes. [`RedisSessionStorageBuilder::connect`] adds the
-//!   record (merging into one that is there) before it returns.
-//!
-//! # What it does that the Node adapter does not
+//! What a user needs to know (sharing a Redis with a Node app, why a cluster is refused) is in
+//! the README's Redis section; the key table is in `layout.rs`, the stored value in `value.rs`.
+//! How the storage keeps its promises:
 //!
 //! - **Atomic.** The Node adapter updates a shop's index from the client (get, change, set), so
 //!   concurrent stores of one shop lose index entries. Here a store or delete changes the
-//!   session and its shop's index in one Lua script on the server, and a store that moves a
-//!   session to another shop also removes it from the old shop's index.
-//! - **Expiry.** A stored session's key expires at the deadline every backend computes (the
-//!   later of `expires` and `refresh_token_expires`, plus retention; `offline_ttl` from the
-//!   store for sessions with neither; none by default), set with the value (`PSETEX` with the
-//!   time left by the storage's clock, so a server clock that is off does not move it). A
-//!   session stored past its deadline deletes what the id held. A Node app's plain `SET` clears that
-//!   TTL, so loads and finds also compare the session's dates with the clock and delete what is
-//!   past its deadline (unless a store changed it meanwhile). `offline_ttl` cannot be checked
-//!   that way, since the value does not say when it was stored: for those sessions the TTL is
-//!   the only expiry.
+//!   session and its shop's index in one Lua script on the server (`scripts.rs`), and a store
+//!   that moves a session to another shop also removes it from the old shop's index.
+//! - **Expiry.** A stored session's key expires at the deadline every backend computes
+//!   (`storage/ttl.rs`), set with the value (`PSETEX` with the time left by the storage's
+//!   clock, so a server clock that is off does not move it). A session stored past its deadline
+//!   deletes what the id held. A Node app's plain `SET` clears the TTL, so loads and finds also
+//!   compare the session's dates with the clock and delete what is past its deadline (unless a
+//!   store changed it meanwhile). `offline_ttl` cannot be checked that way, since the value
+//!   does not say when it was stored: for those sessions the TTL is the only expiry.
 //! - **One round trip.** `find_sessions_by_shop` reads the index and every session in one
 //!   script call and drops from the index the keys that are gone. `delete_sessions` deletes
 //!   any number of ids in a few calls (512 ids each).
-//! - **Never hangs.** Every call has a timeout ([`RedisSessionStorageBuilder::timeout`]) and
+//! - **Never hangs.** Every request has a timeout ([`RedisSessionStorageBuilder::timeout`]) and
 //!   fails with [`Error::Timeout`]; redis-rs's connection manager reconnects after the server
-//!   restarts or the connection drops.
+//!   restarts or the connection drops, and a request that met the dropped connection is sent
+//!   once more (every request here is idempotent).
 //! - **Empty indexes are deleted**, not written as `{}` (Lua's JSON encoder writes an empty
 //!   list as `{}`, which the Node adapter's find iterates as an object, and throws).
-//!
-//! # Redis Cluster is refused
-//!
-//! A session (`{prefix}_{id}`) and its shop's index (`{prefix}_{shop}`) hash to different
-//! slots, and a script can only change keys of one slot on a cluster. Since the layout is the
-//! Node adapter's, it cannot be changed to use hash tags. `connect` asks the server
-//! (`INFO cluster`) and fails with [`Error::RedisCluster`]; should a call still meet a
-//! `CROSSSLOT` or `MOVED` answer, it fails with the same error, and nothing was written (a
-//! cluster refuses such a script before it runs). A standalone server with replicas (or a
-//! managed Redis that is not in cluster mode) is what to use.
+//! - **Cluster.** `connect` asks the server (`INFO cluster`) and fails with
+//!   [`Error::RedisCluster`]; should a call still meet a `CROSSSLOT` or `MOVED` answer, it fails
+//!   with the same error, and nothing was written (a cluster refuses such a script before it
+//!   runs).
 
 mod builder;
 mod layout;
@@ -54,7 +37,9 @@ mod value;
 use std::{collections::HashSet, fmt, future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use redis::{AsyncCommands, RedisError, RedisResult, aio::ConnectionManager};
+use redis::{
+    Cmd, FromRedisValue, RedisError, RedisResult, ScriptInvocation, aio::ConnectionManager,
+};
 
 pub use self::{
     builder::{DEFAULT_REDIS_TIMEOUT, RedisSessionStorageBuilder},
@@ -79,6 +64,10 @@ const DELETE_BATCH: usize = 512;
 
 /// Sessions in Redis, shared with Shopify's Node adapter: for apps that run on more than one
 /// server. Cargo feature `redis`; `rediss://` URLs need feature `rediss`.
+///
+/// The keys and values are those of `@shopify/shopify-app-session-storage-redis`; the README's
+/// Redis section says what sharing a Redis with a Node app requires, and why a Redis Cluster
+/// is refused.
 ///
 /// It is cheap to clone: clones share one connection (redis-rs multiplexes it).
 ///
@@ -138,19 +127,50 @@ impl RedisSessionStorage {
         self.layout.prefix()
     }
 
-    /// Runs one request with the storage's timeout.
-    async fn call<T>(
-        &self,
-        operation: &'static str,
-        request: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, request).await {
+    /// Runs one request within the storage's timeout. A request that fails because the
+    /// connection dropped (the server restarted, say) is sent once more, on the connection
+    /// manager's new connection and within the same timeout: every request this storage makes
+    /// has the same outcome when it runs twice.
+    async fn call<T, F, Fut>(&self, operation: &'static str, request: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let attempts = async {
+            match request(self.connection.clone()).await {
+                Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                    request(self.connection.clone()).await
+                }
+                answer => answer,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempts).await {
             Ok(answer) => answer.map_err(|source| redis_error(operation, source)),
             Err(_) => Err(Error::Timeout {
                 operation,
                 after: self.timeout,
             }),
         }
+    }
+
+    /// Runs a script; see [`call`](Self::call).
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.call(operation, |mut connection| async move {
+            invocation.invoke_async(&mut connection).await
+        })
+        .await
+    }
+
+    /// Runs a command; see [`call`](Self::call).
+    async fn query<T: FromRedisValue>(&self, operation: &'static str, command: &Cmd) -> Result<T> {
+        self.call(operation, |mut connection| async move {
+            command.query_async(&mut connection).await
+        })
+        .await
     }
 
     fn now_ms(&self) -> u64 {
@@ -172,9 +192,8 @@ impl RedisSessionStorage {
     async fn expire(&self, key: &str, id: &str, value: &[u8]) {
         let mut invocation = scripts::EXPIRE.prepare_invoke();
         invocation.key(key).arg(value).arg(self.layout.prefix());
-        let mut connection = self.connection.clone();
-        let request = invocation.invoke_async::<i64>(&mut connection);
-        if let Err(error) = self.call("delete an expired session", request).await {
+        let outcome = self.invoke::<i64>("delete an expired session", &invocation);
+        if let Err(error) = outcome.await {
             tracing::warn!(id, error = %with_sources(&error), "could not delete an expired session");
         }
     }
@@ -184,9 +203,8 @@ impl RedisSessionStorage {
     async fn unlist(&self, index: &str, key: &str, id: &str, shop: &str) {
         let mut invocation = scripts::UNLIST.prepare_invoke();
         invocation.key(index).key(key).arg(shop);
-        let mut connection = self.connection.clone();
-        let request = invocation.invoke_async::<i64>(&mut connection);
-        if let Err(error) = self.call("clean a shop's index", request).await {
+        let outcome = self.invoke::<i64>("clean a shop's index", &invocation);
+        if let Err(error) = outcome.await {
             tracing::warn!(id, error = %with_sources(&error), "could not clean a shop's index");
         }
     }
@@ -200,6 +218,13 @@ impl SessionStorage for RedisSessionStorage {
             return Err(Error::invalid(format!(
                 "the session id {:?} is reserved: the Node Redis adapter keeps its migration \
                  record under that key",
+                session.id
+            )));
+        }
+        if session.id == session.shop {
+            return Err(Error::invalid(format!(
+                "the session id {:?} is its shop's domain: the Node Redis adapter keeps the \
+                 shop's index under that key",
                 session.id
             )));
         }
@@ -224,12 +249,7 @@ impl SessionStorage for RedisSessionStorage {
             .arg(time_left)
             .arg(self.layout.prefix())
             .arg(&session.shop);
-        let mut connection = self.connection.clone();
-        self.call(
-            "store a session",
-            invocation.invoke_async::<i64>(&mut connection),
-        )
-        .await?;
+        self.invoke::<i64>("store a session", &invocation).await?;
         Ok(true)
     }
 
@@ -238,8 +258,10 @@ impl SessionStorage for RedisSessionStorage {
             return Ok(None);
         }
         let key = self.layout.session_key(id);
-        let mut connection = self.connection.clone();
-        let value: Option<Vec<u8>> = match self.call("load a session", connection.get(&key)).await {
+        let value: Option<Vec<u8>> = match self
+            .query("load a session", redis::cmd("GET").arg(&key))
+            .await
+        {
             Err(Error::Redis { source, .. }) if is_wrong_type(&source) => {
                 return Err(corrupt(id, CorruptRecord::NotAString));
             }
@@ -248,7 +270,10 @@ impl SessionStorage for RedisSessionStorage {
         let Some(value) = value else {
             return Ok(None);
         };
-        let session = decode(id, &value)?;
+        let Some(session) = decode(id, &value)? else {
+            // The id is spelled like a shop, whose index this is: no session has that id.
+            return Ok(None);
+        };
         if self.is_past_deadline(&session, self.now_ms()) {
             self.expire(&key, id, &value).await;
             return Ok(None);
@@ -270,27 +295,21 @@ impl SessionStorage for RedisSessionStorage {
         for batch in keys.chunks(DELETE_BATCH) {
             let mut invocation = scripts::DELETE.prepare_invoke();
             invocation.key(batch).arg(self.layout.prefix());
-            let mut connection = self.connection.clone();
-            self.call(
-                "delete sessions",
-                invocation.invoke_async::<i64>(&mut connection),
-            )
-            .await?;
+            self.invoke::<i64>("delete sessions", &invocation).await?;
         }
         Ok(true)
     }
 
     async fn find_sessions_by_shop(&self, shop: &str) -> Result<Vec<Session>> {
+        if Layout::is_reserved(shop) {
+            // Its "index" is the Node adapter's migration record.
+            return Ok(Vec::new());
+        }
         let index = self.layout.index_key(shop);
         let mut invocation = scripts::FIND.prepare_invoke();
         invocation.key(&index);
-        let mut connection = self.connection.clone();
-        let found: Vec<Option<Vec<u8>>> = self
-            .call(
-                "find a shop's sessions",
-                invocation.invoke_async(&mut connection),
-            )
-            .await?;
+        let found: Vec<Option<Vec<u8>>> =
+            self.invoke("find a shop's sessions", &invocation).await?;
         let now_ms = self.now_ms();
         let mut seen = HashSet::new();
         let mut sessions = Vec::with_capacity(found.len() / 2);
@@ -315,7 +334,11 @@ impl SessionStorage for RedisSessionStorage {
                 continue;
             };
             let session = match decode(id, value) {
-                Ok(session) => session,
+                Ok(Some(session)) => session,
+                Ok(None) => {
+                    tracing::warn!(id, "a shop's index lists another shop's index; skipped");
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(id, error = %with_sources(&error), "skipping a stored session");
                     continue;

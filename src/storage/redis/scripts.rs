@@ -6,7 +6,7 @@
 //!
 //! The scripts read and write the index of the shop a session had before (named inside the
 //! stored value, so it cannot be declared in `KEYS`). A standalone server allows that; a cluster
-//! would not, which is one reason the storage refuses clusters (see the module docs).
+//! would not, which is one reason the storage refuses clusters (see `mod.rs`).
 
 use std::sync::LazyLock;
 

@@ -1,14 +1,11 @@
 //! The value of a session key: the JSON text of Node's `toPropertyArray(true)`, plus, only when
-//! the session holds something a property array cannot, one more entry that keeps it.
+//! the session holds something a property array cannot (see `session/remainder.rs`), one more
+//! entry `["rustSessionDetails", {...}]` that keeps it.
 //!
-//! Property arrays are lossy by Shopify's design (see `session/property_array.rs`): they drop
-//! the user's `expires_in`, `associated_user_scope` and unknown keys, and lower-case unknown
-//! top-level keys. A storage must give back what it was given, so the lost parts go into a
-//! trailing `["rustSessionDetails", {"onlineAccessInfo": ..., "extra": {...}}]` entry, each
-//! member present only when needed. A session Node could have written is stored byte for byte
-//! as Node writes it. Node's reader keeps the entry as an unknown property (`rustsessiondetails`)
-//! and its writer leaves it out, so a session a Node app stores again loses the details, just
-//! as it would in Node.
+//! A session Node could have written is stored byte for byte as Node writes a session built in
+//! the same key order. Node's reader keeps the extra entry as an unknown property of its
+//! session (`rustsessiondetails`), and its writer leaves it out, so a session a Node app stores
+//! again loses the details, just as it would in Node.
 
 use serde_json::{Map, Value};
 
@@ -19,21 +16,17 @@ use crate::{CorruptRecord, Error, Result, Session};
 const DETAILS_KEY: &str = "rustSessionDetails";
 
 /// The value stored for `session`.
+///
+/// # Errors
+/// [`Error::InvalidSession`] for a session a property array cannot hold (a date outside the
+/// years 0 to 9999).
 pub(super) fn encode(session: &Session) -> Result<String> {
     let mut entries: Vec<Value> = session
         .node_property_array(true)
         .into_iter()
         .map(|(key, value)| Value::Array(vec![key.into(), value]))
         .collect();
-    let mut details = Map::new();
-    if user_is_lossy(session) {
-        let info = serde_json::to_value(&session.online_access_info).map_err(Error::Json)?;
-        details.insert("onlineAccessInfo".into(), info);
-    }
-    if !session.extra.is_empty() {
-        let extra = session.extra.clone().into_iter().collect();
-        details.insert("extra".into(), Value::Object(extra));
-    }
+    let details = session.property_array_remainder()?;
     if !details.is_empty() {
         entries.push(Value::Array(vec![
             DETAILS_KEY.into(),
@@ -43,54 +36,39 @@ pub(super) fn encode(session: &Session) -> Result<String> {
     serde_json::to_string(&entries).map_err(Error::Json)
 }
 
-/// Whether reading the property array back would give another user than the session's:
-/// Node gives every online session a user and no offline one, and keeps only the user's
-/// own fields.
-fn user_is_lossy(session: &Session) -> bool {
-    match (&session.online_access_info, session.is_online) {
-        (None, online) => online,
-        (Some(_), false) => true,
-        (Some(info), true) => {
-            info.expires_in.is_some()
-                || info.associated_user_scope.is_some()
-                || !info.extra.is_empty()
-                || !info.associated_user.extra.is_empty()
-        }
-    }
-}
-
 /// Reads the value stored under the key of `id`: a property array as the Node adapter or
-/// [`encode`] writes it.
+/// [`encode`] writes it. `None` when the key holds a shop's index (a JSON list of keys; Node
+/// writes `[]` for a shop with none left): the id is spelled like a shop domain, and no session
+/// can be stored under it.
 ///
 /// # Errors
 /// [`Error::Corrupt`] for `id` when the value is not such a property array, or holds another
 /// session's id.
-pub(super) fn decode(id: &str, value: &[u8]) -> Result<Session> {
+pub(super) fn decode(id: &str, value: &[u8]) -> Result<Option<Session>> {
     let undecodable = |source: crate::BoxError| corrupt(id, CorruptRecord::Undecodable(source));
     let mut json: Value =
         serde_json::from_slice(value).map_err(|error| undecodable(Box::new(error)))?;
+    if is_shop_index(&json) {
+        return Ok(None);
+    }
     let details = take_details(&mut json).map_err(undecodable)?;
     let mut session = Session::from_property_array_json(&json, true)
         .map_err(|error| undecodable(Box::new(error)))?;
     if session.id != id {
         return Err(corrupt(id, CorruptRecord::OtherId));
     }
-    if let Some(mut details) = details {
-        // A `null` user is kept as "no user", which a missing member is not.
-        if let Some(info) = details.remove("onlineAccessInfo") {
-            session.online_access_info =
-                serde_json::from_value(info).map_err(|_| undecodable(details_shape()))?;
-        }
-        match details.remove("extra") {
-            Some(Value::Object(extra)) => session.extra.extend(extra),
-            None => {}
-            Some(_) => return Err(undecodable(details_shape())),
-        }
-        if !details.is_empty() {
-            return Err(undecodable(details_shape()));
-        }
+    if let Some(details) = details {
+        session
+            .restore_property_array_remainder(details)
+            .map_err(|reason| undecodable(reason.into()))?;
     }
-    Ok(session)
+    Ok(Some(session))
+}
+
+/// A list of strings, which no property array is.
+fn is_shop_index(json: &Value) -> bool {
+    json.as_array()
+        .is_some_and(|items| items.iter().all(Value::is_string))
 }
 
 /// Removes the details entry (the last, should there be more) from a property array. Anything
@@ -112,17 +90,13 @@ fn take_details(
     };
     let entry = entries.remove(position);
     entries.retain(|entry| !is_details(entry));
-    match entry.get(1) {
-        Some(Value::Object(details)) => Ok(Some(details.clone())),
-        _ => Err(details_shape()),
+    match entry {
+        Value::Array(mut pair) if pair.len() == 2 => match pair.pop() {
+            Some(Value::Object(details)) => Ok(Some(details)),
+            _ => Err(format!("the {DETAILS_KEY} entry is not an object").into()),
+        },
+        _ => Err(format!("the {DETAILS_KEY} entry is not a [key, value] pair").into()),
     }
-}
-
-fn details_shape() -> crate::BoxError {
-    format!(
-        "the {DETAILS_KEY} entry is not {{\"onlineAccessInfo\": <user or null>, \"extra\": <object>}}"
-    )
-    .into()
 }
 
 #[cfg(test)]
@@ -145,47 +119,46 @@ mod tests {
         let mut user = AssociatedUser::new(1);
         user.email = Some("a@example.com".into());
         session.online_access_info = Some(OnlineAccessInfo::new(user));
+        let value = encode(&session).unwrap();
         assert_eq!(
-            encode(&session).unwrap(),
+            value,
             r#"[["id","a.myshopify.com_1"],["shop","a.myshopify.com"],["state","s"],["isOnline",true],["expires",1700000000000],["userId",1],["email","a@example.com"]]"#
         );
         assert_eq!(
-            decode(&session.id, encode(&session).unwrap().as_bytes()).unwrap(),
+            decode(&session.id, value.as_bytes()).unwrap().unwrap(),
             session
         );
     }
 
     #[test]
     fn what_the_array_loses_is_kept_in_the_details_entry() {
-        let mut online = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
+        let mut session = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
         let mut info = OnlineAccessInfo::new(AssociatedUser::new(1));
         info.expires_in = Some(60);
-        info.associated_user_scope = Some("read_orders".into());
-        info.extra.insert("session".into(), json!("abc"));
-        info.associated_user.extra.insert("avatar".into(), json!(1));
-        online.online_access_info = Some(info);
-        online
+        session.online_access_info = Some(info);
+        session
             .extra
             .insert("appPlan".into(), json!({"tier": "Pro"}));
-
-        let mut no_user = Session::new("a.myshopify.com_2", "a.myshopify.com", "", true);
-        no_user.online_access_info = None;
-        let mut offline_with_user =
-            Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
-        offline_with_user.online_access_info = Some(OnlineAccessInfo::new(AssociatedUser::new(3)));
-
-        for session in [online, no_user, offline_with_user] {
-            let value = encode(&session).unwrap();
-            assert!(value.contains(DETAILS_KEY), "{value}");
-            assert_eq!(decode(&session.id, value.as_bytes()).unwrap(), session);
-        }
+        let value = encode(&session).unwrap();
+        assert!(value.ends_with(r#"["rustSessionDetails",{"extra":{"appPlan":{"tier":"Pro"}},"onlineAccessInfo":{"associated_user":{"id":1},"expires_in":60}}]]"#), "{value}");
+        assert_eq!(
+            decode(&session.id, value.as_bytes()).unwrap().unwrap(),
+            session
+        );
     }
 
     #[test]
     fn decode_reads_node_values_and_names_what_is_wrong() {
         let value = br#"[["id","offline_a.myshopify.com"],["shop","a.myshopify.com"],["state","s"],["isOnline",false],["expires",1700000000000]]"#;
-        let session = decode("offline_a.myshopify.com", value).unwrap();
+        let session = decode("offline_a.myshopify.com", value).unwrap().unwrap();
         assert_eq!(session.expires, Some(at_ms(1_700_000_000_000)));
+        assert!(matches!(
+            decode(
+                "a.myshopify.com",
+                br#"["shopify_sessions_offline_a.myshopify.com"]"#
+            ),
+            Ok(None)
+        ));
 
         let error = decode("offline_b.myshopify.com", value).unwrap_err();
         assert!(matches!(

@@ -54,10 +54,12 @@ local function may_be_index_text(text)
 end
 
 -- Whether an index's text certainly lists `key`: the key as a JSON string, in a text that starts
--- as a list of strings. (A key inside another key's string would need a quote before it, which
--- a JSON string holds only escaped.)
+-- as a list of strings and holds no backslash. (Without escapes, every quote in the text starts
+-- or ends an element, so the quoted key matches a whole element only.)
 local function text_lists(text, key)
-  return string.sub(text, 1, 2) == '["' and string.find(text, cjson.encode(key), 1, true) ~= nil
+  return string.sub(text, 1, 2) == '["'
+    and not string.find(text, '\\', 1, true)
+    and string.find(text, cjson.encode(key), 1, true) ~= nil
 end
 
 -- Whether a stored value certainly names `shop`: its `["shop",...]` entry, as every writer puts

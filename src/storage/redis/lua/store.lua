@@ -5,6 +5,9 @@
 -- ARGV[4]: the session's shop.
 -- The common case, an upsert of a session its shop's index lists already, decodes no JSON.
 local session_key, index, shop = KEYS[1], KEYS[2], ARGV[4]
+if session_key == index then
+  error({err = 'ERR ' .. session_key .. ' would be both a session and its shop\'s index'})
+end
 
 -- Every check comes before the first write: a script that raises keeps what it wrote.
 -- Both keys in one call. MGET answers false for a key of another type as for a missing one: a
