@@ -2,6 +2,11 @@
 //! same server: a bare redis-rs `GET` / `SET` / `MGET` on a `ConnectionManager`, plus the same
 //! property-array parsing or writing. What ours adds on top is its script work (the shop index,
 //! the TTL, the checks) and its lazy expiry checks.
+//!
+//! The two sides run interleaved: each timed operation of one side is followed by the same
+//! operation of the other, untimed. This machine's speed drifts from one second to the next
+//! (separate runs gave ratios from 1.17 to 1.67 for the same code), and interleaving puts both
+//! sides under the same conditions and the same server state.
 
 use std::time::{Duration, Instant};
 
@@ -43,18 +48,86 @@ async fn bare_find(connection: &mut ConnectionManager, keys: &[String]) -> Vec<S
     values.iter().flatten().map(|value| parse(value)).collect()
 }
 
+/// The operations compared.
+#[derive(Clone, Copy)]
+enum Operation {
+    Load,
+    StoreUpsert,
+    Find50,
+}
+
+/// What operation number `i` works on, built before the clock starts.
+enum Input {
+    Load(String),
+    Store(Box<Session>),
+    /// The shop, and the keys a bare client would have to know already.
+    Find(String, Vec<String>),
+}
+
+impl Input {
+    fn new(operation: Operation, i: u64) -> Self {
+        match operation {
+            Operation::Load => Input::Load(data::id(spread(i, SIZE))),
+            Operation::StoreUpsert => Input::Store(Box::new(data::session(spread(i, SIZE)))),
+            Operation::Find50 => {
+                let first = spread(i, SIZE / data::PER_SHOP) * data::PER_SHOP;
+                let keys = (first..first + data::PER_SHOP)
+                    .map(|n| key(&data::id(n)))
+                    .collect();
+                Input::Find(data::shop(first), keys)
+            }
+        }
+    }
+}
+
+/// The two sides of a comparison.
+#[derive(Clone)]
+struct Sides {
+    ours: RedisSessionStorage,
+    bare: ConnectionManager,
+}
+
+impl Sides {
+    /// Runs one operation on one side.
+    async fn run(&self, ours: bool, input: &Input) {
+        let mut bare = self.bare.clone();
+        match input {
+            Input::Load(id) => {
+                let found = if ours {
+                    self.ours.load_session(id).await.unwrap()
+                } else {
+                    bare_load(&mut bare, id).await
+                };
+                assert!(found.is_some());
+            }
+            Input::Store(session) => {
+                if ours {
+                    self.ours.store_session(session).await.unwrap();
+                } else {
+                    bare_store(&mut bare, session).await;
+                }
+            }
+            Input::Find(shop, keys) => {
+                let found = if ours {
+                    self.ours.find_sessions_by_shop(shop).await.unwrap()
+                } else {
+                    bare_find(&mut bare, keys).await
+                };
+                assert_eq!(found.len(), data::PER_SHOP as usize);
+            }
+        }
+    }
+}
+
 /// Groups `redis-10000/{load,store_upsert,find_50}`, each with `ours` and `bare`, when
 /// `REDIS_URL` names a server.
-///
-/// Both sides are dominated by the loopback round trip, which moves a lot on a shared machine:
-/// these groups measure longer than the others.
 pub fn redis_vs_bare(c: &mut Criterion) {
     let Ok(url) = std::env::var("REDIS_URL") else {
         eprintln!("redis_vs_bare: skipped (REDIS_URL is not set)");
         return;
     };
     let runtime = runtime();
-    let (ours, bare) = runtime.block_on(async {
+    let sides = runtime.block_on(async {
         let ours = RedisSessionStorage::builder(url.as_str())
             .prefix(PREFIX)
             .connect()
@@ -77,118 +150,36 @@ pub fn redis_vs_bare(c: &mut Criterion) {
         while let Some(done) = tasks.join_next().await {
             done.unwrap();
         }
-        (ours, bare)
+        Sides { ours, bare }
     });
 
-    let longer = |group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>| {
+    for (name, operation) in [
+        ("load", Operation::Load),
+        ("store_upsert", Operation::StoreUpsert),
+        ("find_50", Operation::Find50),
+    ] {
+        let mut group = c.benchmark_group(format!("redis-{SIZE}/{name}"));
         group
             .measurement_time(Duration::from_secs(5))
             .sample_size(40);
-    };
-
-    let mut group = c.benchmark_group(format!("redis-{SIZE}/load"));
-    longer(&mut group);
-    group.bench_function("ours", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let ours = ours.clone();
-            async move {
-                let started = Instant::now();
-                for i in 0..iters {
-                    let id = data::id(spread(i, SIZE));
-                    assert!(ours.load_session(&id).await.unwrap().is_some());
-                }
-                started.elapsed()
-            }
-        });
-    });
-    group.bench_function("bare", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let mut bare = bare.clone();
-            async move {
-                let started = Instant::now();
-                for i in 0..iters {
-                    let id = data::id(spread(i, SIZE));
-                    assert!(bare_load(&mut bare, &id).await.is_some());
-                }
-                started.elapsed()
-            }
-        });
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group(format!("redis-{SIZE}/store_upsert"));
-    longer(&mut group);
-    group.bench_function("ours", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let ours = ours.clone();
-            async move {
-                let sessions = upserts(iters);
-                let started = Instant::now();
-                for session in &sessions {
-                    ours.store_session(session).await.unwrap();
-                }
-                started.elapsed()
-            }
-        });
-    });
-    group.bench_function("bare", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let mut bare = bare.clone();
-            async move {
-                let sessions = upserts(iters);
-                let started = Instant::now();
-                for session in &sessions {
-                    bare_store(&mut bare, session).await;
-                }
-                started.elapsed()
-            }
-        });
-    });
-    group.finish();
-
-    let shops = SIZE / data::PER_SHOP;
-    let mut group = c.benchmark_group(format!("redis-{SIZE}/find_50"));
-    longer(&mut group);
-    group.bench_function("ours", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let ours = ours.clone();
-            async move {
-                let mut elapsed = Duration::ZERO;
-                for i in 0..iters {
-                    let shop = data::shop(spread(i, shops) * data::PER_SHOP);
-                    let started = Instant::now();
-                    let found = ours.find_sessions_by_shop(&shop).await.unwrap();
-                    elapsed += started.elapsed();
-                    assert_eq!(found.len(), data::PER_SHOP as usize);
-                }
-                elapsed
-            }
-        });
-    });
-    group.bench_function("bare", |b| {
-        b.to_async(&runtime).iter_custom(|iters| {
-            let mut bare = bare.clone();
-            async move {
-                let mut elapsed = Duration::ZERO;
-                for i in 0..iters {
-                    let first = spread(i, shops) * data::PER_SHOP;
-                    // The keys a bare client would have to know already: not timed.
-                    let keys: Vec<String> = (first..first + data::PER_SHOP)
-                        .map(|n| key(&data::id(n)))
-                        .collect();
-                    let started = Instant::now();
-                    let found = bare_find(&mut bare, &keys).await;
-                    elapsed += started.elapsed();
-                    assert_eq!(found.len(), data::PER_SHOP as usize);
-                }
-                elapsed
-            }
-        });
-    });
-    group.finish();
-}
-
-/// Stored sessions, written again.
-fn upserts(iters: u64) -> Vec<Session> {
-    (0..iters).map(|i| data::session(spread(i, SIZE))).collect()
+        for (side, ours) in [("ours", true), ("bare", false)] {
+            group.bench_function(side, |b| {
+                b.to_async(&runtime).iter_custom(|iters| {
+                    let sides = sides.clone();
+                    async move {
+                        let mut timed = Duration::ZERO;
+                        for i in 0..iters {
+                            let input = Input::new(operation, i);
+                            let started = Instant::now();
+                            sides.run(ours, &input).await;
+                            timed += started.elapsed();
+                            sides.run(!ours, &input).await;
+                        }
+                        timed
+                    }
+                });
+            });
+        }
+        group.finish();
+    }
 }

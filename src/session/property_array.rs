@@ -15,29 +15,29 @@ use super::{
 };
 use crate::{Error, Result};
 
-/// The keys Node's `fromPropertyArray` renames after lower-casing a key; every other key stays
-/// lower-cased.
-const NODE_KEY_NAMES: [&str; 10] = [
-    "isOnline",
-    "accessToken",
-    "refreshToken",
-    "refreshTokenExpires",
-    "onlineAccessInfo",
-    "userId",
-    "firstName",
-    "lastName",
-    "accountOwner",
-    "emailVerified",
+/// The keys Node's `fromPropertyArray` renames after lower-casing a key (lower-cased, then as
+/// Node spells them); every other key stays lower-cased.
+const NODE_KEY_NAMES: [(&str, &str); 10] = [
+    ("isonline", "isOnline"),
+    ("accesstoken", "accessToken"),
+    ("refreshtoken", "refreshToken"),
+    ("refreshtokenexpires", "refreshTokenExpires"),
+    ("onlineaccessinfo", "onlineAccessInfo"),
+    ("userid", "userId"),
+    ("firstname", "firstName"),
+    ("lastname", "lastName"),
+    ("accountowner", "accountOwner"),
+    ("emailverified", "emailVerified"),
 ];
 
-/// The name Node's `fromPropertyArray` gives a key: matched case-insensitively, then spelled
-/// as Node spells it.
+/// The name Node's `fromPropertyArray` gives a key: lower-cased (as JavaScript's
+/// `toLowerCase`, Unicode included), then spelled as Node spells it.
 fn node_key(key: &str) -> String {
     let lower = key.to_lowercase();
     NODE_KEY_NAMES
         .iter()
-        .find(|name| name.to_lowercase() == lower)
-        .map_or(lower, |name| (*name).to_string())
+        .find(|(lowered, _)| *lowered == lower)
+        .map_or(lower, |(_, name)| (*name).to_string())
 }
 
 impl Session {
@@ -382,6 +382,9 @@ mod tests {
         assert_eq!(node_key("emailverified"), "emailVerified");
         assert_eq!(node_key("Email"), "email");
         assert_eq!(node_key("SomeField"), "somefield");
+        for (lowered, name) in NODE_KEY_NAMES {
+            assert_eq!(lowered, name.to_lowercase());
+        }
     }
 
     #[test]
