@@ -130,7 +130,7 @@ def main():
     out.append(f"- Machine: {cpu}, {cores} cores, {platform.system()} {platform.release()}")
     out.append(f"- Disk (filesystem, type, size): `{disk}`")
     out.append(f"- Disk's own durable write, 4 KiB `pwrite` + `fdatasync`: **{fmt(fsync)}**")
-    out.append(f"- Commit: `{commit}`\n")
+    out.append(f"- Report written at commit `{commit}` (the commits the runs were taken at are in the notes below)\n")
     out.append("Ratios are time ÷ time: above 1 is slower than the reference, below 1 faster.\n")
     notes = Path(__file__).with_name("run-notes.md")
     if notes.exists():

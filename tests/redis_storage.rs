@@ -646,3 +646,113 @@ async fn the_guides_callback_example_runs() {
     };
     redis_callbacks_example::run(&server.url()).await.unwrap();
 }
+
+/// A CA and a certificate it signed for 127.0.0.1, made with the `openssl` command in `dir`:
+/// `(ca, certificate, key)`, or `None` (with a line saying so) where there is no `openssl`.
+#[cfg(feature = "rediss")]
+fn certificates(dir: &std::path::Path) -> Option<[std::path::PathBuf; 3]> {
+    let openssl = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    if openssl(&["version"]).is_err() {
+        eprintln!(
+            "skipped: the openssl command is not installed (it makes the test's certificates)"
+        );
+        return None;
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for args in [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    ] {
+        let status = openssl(&args).unwrap();
+        assert!(status.success(), "openssl {args:?} failed");
+    }
+    Some(["ca.crt", "server.crt", "server.key"].map(|name| dir.join(name)))
+}
+
+#[cfg(feature = "rediss")]
+#[tokio::test]
+async fn rediss_urls_speak_tls_and_check_the_servers_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some([ca, certificate, key]) = certificates(dir.path()) else {
+        return;
+    };
+    let Some(server) = RedisServer::start_tls(&certificate, &key) else {
+        return;
+    };
+    let storage = RedisSessionStorage::builder(server.url())
+        .tls_root_certificates(std::fs::read(&ca).unwrap())
+        .connect()
+        .await
+        .unwrap();
+    let session = offline(SHOP);
+    storage.store_session(&session).await.unwrap();
+    assert_eq!(
+        storage.find_sessions_by_shop(SHOP).await.unwrap(),
+        vec![session]
+    );
+
+    // Without that CA, the system's roots do not vouch for the server: no connection.
+    let error = RedisSessionStorage::builder(server.url())
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    let text = common::error_text(&error);
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+}

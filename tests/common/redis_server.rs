@@ -7,6 +7,7 @@
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -16,6 +17,8 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     extra_args: Vec<String>,
+    /// Speaks TLS only, on `port`.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -47,7 +50,21 @@ impl RedisServer {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
+            tls: false,
         };
+        server.run();
+        Some(server)
+    }
+
+    /// A server that speaks only TLS, with this certificate and key (PEM files); its
+    /// [`url`](Self::url) is `rediss://`.
+    pub fn start_tls(certificate: &Path, key: &Path) -> Option<Self> {
+        let mut args = vec!["--tls-cert-file", path_str(certificate), "--tls-key-file"];
+        args.extend([path_str(key), "--tls-auth-clients", "no"]);
+        let mut server = Self::start_with(&[])?;
+        server.stop();
+        server.extra_args = args.into_iter().map(str::to_owned).collect();
+        server.tls = true;
         server.run();
         Some(server)
     }
@@ -57,7 +74,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
     }
 
     /// Kills the server (its data is gone: nothing is saved).
@@ -75,8 +93,14 @@ impl RedisServer {
     }
 
     fn run(&mut self) {
+        let port = self.port.to_string();
+        let ports: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+            .args(ports)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -101,6 +125,10 @@ impl RedisServer {
         let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
             return false;
         };
+        if self.tls {
+            // Listening is enough; speaking TLS here would take a client of its own.
+            return true;
+        }
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         // Any answer will do: a server that wants a password answers `-NOAUTH ...`.
         let mut answer = [0; 1];
@@ -123,4 +151,8 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a temporary path in UTF-8")
 }

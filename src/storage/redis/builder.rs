@@ -29,6 +29,8 @@ pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 #[must_use]
 pub struct RedisSessionStorageBuilder {
     url: String,
+    #[cfg(feature = "rediss")]
+    tls_roots: Option<Vec<u8>>,
     prefix: String,
     ttl: TtlPolicy,
     timeout: Duration,
@@ -50,6 +52,8 @@ impl RedisSessionStorageBuilder {
     pub(super) fn new(url: String) -> Self {
         RedisSessionStorageBuilder {
             url,
+            #[cfg(feature = "rediss")]
+            tls_roots: None,
             prefix: super::DEFAULT_REDIS_PREFIX.to_owned(),
             ttl: TtlPolicy::default(),
             timeout: DEFAULT_REDIS_TIMEOUT,
@@ -95,6 +99,15 @@ impl RedisSessionStorageBuilder {
         self
     }
 
+    /// For `rediss://` URLs: trust only the CA certificates in `pem` (PEM text, one or more),
+    /// instead of the system's roots, as for a server whose certificate a private CA signed.
+    #[cfg(feature = "rediss")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rediss")))]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots = Some(pem.into());
+        self
+    }
+
     /// Connects, checks that the server is not a cluster, and records the Node adapter's
     /// migration as done (the README's Redis section says why both matter).
     ///
@@ -114,8 +127,7 @@ impl RedisSessionStorageBuilder {
                 "the Redis timeout must be more than zero".into(),
             ));
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|source| redis_error("read the Redis URL", source))?;
+        let client = self.client()?;
         // Few reconnection attempts, each bounded: a call made while the server is away fails
         // within the timeout, and the next call after it is back starts a new connection.
         let config = ConnectionManagerConfig::new()
@@ -143,6 +155,21 @@ impl RedisSessionStorageBuilder {
         refuse_cluster(&storage).await?;
         mark_migration_done(&storage).await?;
         Ok(storage)
+    }
+
+    /// redis-rs's client for the URL, with the TLS roots when some are given.
+    fn client(&self) -> Result<redis::Client> {
+        let read_url = |source| redis_error("read the Redis URL", source);
+        #[cfg(feature = "rediss")]
+        if let Some(roots) = &self.tls_roots {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(roots.clone()),
+            };
+            return redis::Client::build_with_tls(self.url.as_str(), certificates)
+                .map_err(read_url);
+        }
+        redis::Client::open(self.url.as_str()).map_err(read_url)
     }
 }
 
