@@ -337,6 +337,16 @@ async fn a_store_that_moves_a_session_to_another_shop_unlists_it_from_the_old_on
         index(&mut connection, "new-home.myshopify.com"),
         Some(vec![key(&session.id)])
     );
+
+    // A value that also holds a `["shop", <new shop>]` pair inside `extra` still counts as the
+    // old shop's: the move back unlists it from the new home.
+    session
+        .extra
+        .insert("history".into(), json!([["shop", SHOP]]));
+    storage.store_session(&session).await.unwrap();
+    session.shop = SHOP.into();
+    storage.store_session(&session).await.unwrap();
+    assert_eq!(index(&mut connection, "new-home.myshopify.com"), None);
 }
 
 #[tokio::test]
@@ -440,10 +450,22 @@ async fn the_migration_record_is_never_a_session() {
     let exists: bool = raw(&server).exists(key(fresh)).unwrap();
     assert!(!exists);
 
-    // Nor is a shop's index a session, when an id is spelled like another shop.
+    // Nor an id that is another shop's domain, whether that shop has an index yet or not; nor
+    // the shop `migrations`.
     storage.store_session(&offline(SHOP)).await.unwrap();
-    let shaped_like_a_shop = Session::new(SHOP, "other.myshopify.com", "", false);
-    assert!(storage.store_session(&shaped_like_a_shop).await.is_err());
+    for id in [SHOP, "no-index-yet.myshopify.com"] {
+        let shaped_like_a_shop = Session::new(id, "other.myshopify.com", "", false);
+        let error = storage
+            .store_session(&shaped_like_a_shop)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
+    }
+    let error = storage
+        .store_session(&Session::new("offline_migrations", "migrations", "", false))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
     assert_eq!(storage.load_session(SHOP).await.unwrap(), None);
     storage.delete_session(SHOP).await.unwrap();
     assert_eq!(
@@ -659,6 +681,10 @@ fn certificates(dir: &std::path::Path) -> Option<[std::path::PathBuf; 3]> {
             .status()
     };
     if openssl(&["version"]).is_err() {
+        assert!(
+            std::env::var_os("SHOPIFY_SESSIONS_REQUIRE_REDIS").is_none(),
+            "SHOPIFY_SESSIONS_REQUIRE_REDIS is set but the openssl command is not installed"
+        );
         eprintln!(
             "skipped: the openssl command is not installed (it makes the test's certificates)"
         );

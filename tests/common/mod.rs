@@ -44,13 +44,27 @@ pub fn seed() -> u64 {
 
 /// A raw sled handle on a database of `SledSessionStorage` (closed), to damage or inspect it
 /// behind the storage's back. It must name the segment size the crate gives new databases:
-/// sled refuses to open one with another.
+/// sled refuses to open one with another. sled's I/O threads can hold the lock for a moment
+/// after the last handle is gone (see `open_with_lock_grace` in `src/storage/sled/builder.rs`),
+/// longer on a loaded machine: a held lock is tried again for up to 10 s.
 pub fn open_raw(path: &std::path::Path) -> sled::Db {
-    sled::Config::new()
-        .path(path)
-        .segment_size(8 * 1024 * 1024)
-        .open()
-        .unwrap()
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .segment_size(8 * 1024 * 1024)
+            .open()
+        {
+            Ok(db) => return db,
+            Err(error)
+                if error.to_string().contains("could not acquire lock")
+                    && started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
 }
 
 /// An error's `Display` and `Debug` and those of every source, as a chain printer shows them.

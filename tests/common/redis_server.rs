@@ -112,6 +112,17 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answers_ping() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().unwrap())
+            {
+                panic!(
+                    "redis-server exited at start ({status}) with {:?}; a build without TLS does \
+                     not take --tls-port",
+                    self.extra_args
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {} did not answer within 10 s",

@@ -9,9 +9,12 @@
 //! | `{prefix}_migrations` | the adapter's migration record, `{"migrateToVersion1_0_1":true}` |
 //!
 //! The three share one namespace, so a session id equal to `migrations` or to a shop domain
-//! would collide with the others: `migrations` and an id equal to its own shop are refused, a
-//! load of an id that names another shop's index finds no session, and the scripts never take
-//! a shop's index for a session (or the reverse).
+//! would collide with the others. Refused on store: the id or shop `migrations`, and an id
+//! that is a shop domain (or equal to its own shop). A load of an id whose key holds a shop's
+//! index (written by another client) finds no session, and the scripts never take a shop's
+//! index for a session (or the reverse).
+
+use crate::{Error, Result, Session, sanitize_shop};
 
 /// The id whose key is the Node adapter's migration record.
 pub(super) const MIGRATIONS_ID: &str = "migrations";
@@ -32,6 +35,34 @@ impl Layout {
 
     pub(super) fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Refuses a session whose keys would be the adapter's own (see the module docs).
+    pub(super) fn refuse_colliding(session: &Session) -> Result<()> {
+        let refuse = |what: &str| Err(Error::invalid(what.to_owned()));
+        if Self::is_reserved(&session.id) {
+            return refuse(
+                "the session id \"migrations\" is reserved: the Node Redis adapter keeps its \
+                 migration record under that key",
+            );
+        }
+        if Self::is_reserved(&session.shop) {
+            return refuse(
+                "the shop \"migrations\" is reserved: the Node Redis adapter keeps its migration \
+                 record under the key of that shop's index",
+            );
+        }
+        // Shopify's shop names hold letters, digits and hyphens; `sanitize_shop` also takes
+        // underscores, which every offline id (`offline_{shop}`) has.
+        let is_shop_domain =
+            |id: &str| !id.contains('_') && sanitize_shop(id).is_ok_and(|shop| shop == id);
+        if session.id == session.shop || is_shop_domain(&session.id) {
+            return refuse(
+                "the session id is a shop domain: the Node Redis adapter keeps that shop's index \
+                 under its key",
+            );
+        }
+        Ok(())
     }
 
     /// `{prefix}_{id}`.

@@ -21,7 +21,9 @@
 //! - **Never hangs.** Every request has a timeout ([`RedisSessionStorageBuilder::timeout`]) and
 //!   fails with [`Error::Timeout`]; redis-rs's connection manager reconnects after the server
 //!   restarts or the connection drops, and a request that met the dropped connection is sent
-//!   once more (every request here is idempotent).
+//!   once more. Every request here gives the same result when it runs twice in a row; should
+//!   the connection drop after the server ran it, and another client write the same id before
+//!   the second attempt, that write is overwritten (a store) or removed (a delete).
 //! - **Empty indexes are deleted**, not written as `{}` (Lua's JSON encoder writes an empty
 //!   list as `{}`, which the Node adapter's find iterates as an object, and throws).
 //! - **Cluster.** `connect` asks the server (`INFO cluster`) and fails with
@@ -214,42 +216,39 @@ impl RedisSessionStorage {
 impl SessionStorage for RedisSessionStorage {
     async fn store_session(&self, session: &Session) -> Result<bool> {
         session.validate()?;
-        if Layout::is_reserved(&session.id) {
-            return Err(Error::invalid(format!(
-                "the session id {:?} is reserved: the Node Redis adapter keeps its migration \
-                 record under that key",
-                session.id
-            )));
-        }
-        if session.id == session.shop {
-            return Err(Error::invalid(format!(
-                "the session id {:?} is its shop's domain: the Node Redis adapter keeps the \
-                 shop's index under that key",
-                session.id
-            )));
-        }
+        Layout::refuse_colliding(session)?;
         let value = encode(session)?;
         let now_ms = self.now_ms();
-        // The key's TTL is the time left until the deadline by this storage's clock, so a server
-        // whose clock is off does not move it (and PSETEX, unlike SET with PXAT, takes it in the
-        // same call on any Redis version).
-        let time_left = match self.ttl.deadline_ms(session, now_ms) {
+        let deadline = self.ttl.deadline_ms(session, now_ms);
+        if is_expired(deadline, now_ms) {
             // Stored and expired at once: what was stored under the id goes, and nothing is.
-            Some(deadline) if is_expired(Some(deadline), now_ms) => {
-                return self.delete_session(&session.id).await;
-            }
-            Some(deadline) => (deadline - now_ms).min(LONGEST_TTL_MS).to_string(),
-            None => String::new(),
-        };
-        let mut invocation = scripts::STORE.prepare_invoke();
-        invocation
-            .key(self.layout.session_key(&session.id))
-            .key(self.layout.index_key(&session.shop))
-            .arg(value)
-            .arg(time_left)
-            .arg(self.layout.prefix())
-            .arg(&session.shop);
-        self.invoke::<i64>("store a session", &invocation).await?;
+            return self.delete_session(&session.id).await;
+        }
+        let (session_key, index) = (
+            self.layout.session_key(&session.id),
+            self.layout.index_key(&session.shop),
+        );
+        self.call("store a session", |mut connection| {
+            // The key's TTL is the time left until the deadline by this storage's clock, so a
+            // server whose clock is off does not move it (and PSETEX, unlike SET with PXAT, takes
+            // it in the same call on any Redis version). Counted again for a second attempt.
+            let time_left = deadline.map_or_else(String::new, |deadline| {
+                deadline
+                    .saturating_sub(self.now_ms())
+                    .clamp(1, LONGEST_TTL_MS)
+                    .to_string()
+            });
+            let mut invocation = scripts::STORE.prepare_invoke();
+            invocation
+                .key(&session_key)
+                .key(&index)
+                .arg(&value)
+                .arg(time_left)
+                .arg(self.layout.prefix())
+                .arg(&session.shop);
+            async move { invocation.invoke_async::<i64>(&mut connection).await }
+        })
+        .await?;
         Ok(true)
     }
 

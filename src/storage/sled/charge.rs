@@ -260,6 +260,30 @@ mod tests {
         assert!(charge.units(LARGE) > charge.units(SMALL));
     }
 
+    /// A raw handle on a closed database. sled's I/O threads can hold the lock for a moment
+    /// after the last handle is gone (see `open_with_lock_grace` in `builder.rs`); a loaded
+    /// machine stretches that moment, so this waits longer than the builder does.
+    fn open_raw(path: &std::path::Path) -> sled::Db {
+        let started = std::time::Instant::now();
+        loop {
+            match sled::Config::new()
+                .path(path)
+                .segment_size(super::super::layout::NEW_SEGMENT_SIZE)
+                .open()
+            {
+                Ok(db) => return db,
+                Err(error) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                    assert!(
+                        error.to_string().contains("could not acquire lock"),
+                        "{error}"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_sizes_are_kept_in_meta_and_measured_when_meta_lacks_them() {
         use crate::{Session, SessionStorage, SledSessionStorage};
@@ -274,11 +298,7 @@ mod tests {
         assert!(held.entry > 3_000, "{held:?}");
         storage.close().await.unwrap();
 
-        let db = sled::Config::new()
-            .path(&path)
-            .segment_size(super::super::layout::NEW_SEGMENT_SIZE)
-            .open()
-            .unwrap();
+        let db = open_raw(&path);
         let meta = repair::read_meta(&db).unwrap().unwrap();
         assert_eq!(meta.sizes, Some(held), "kept in meta");
         // What a `meta` of version 1 leaves to measure: the same sizes.
@@ -297,11 +317,7 @@ mod tests {
         let storage = SledSessionStorage::open(&path).unwrap();
         assert_eq!(storage.inner.charge.current(), held, "measured");
         storage.close().await.unwrap();
-        let db = sled::Config::new()
-            .path(&path)
-            .segment_size(super::super::layout::NEW_SEGMENT_SIZE)
-            .open()
-            .unwrap();
+        let db = open_raw(&path);
         assert_eq!(repair::read_meta(&db).unwrap().unwrap().sizes, Some(held));
     }
 

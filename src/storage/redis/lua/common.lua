@@ -62,11 +62,13 @@ local function text_lists(text, key)
     and string.find(text, cjson.encode(key), 1, true) ~= nil
 end
 
--- Whether a stored value certainly names `shop`: its `["shop",...]` entry, as every writer puts
--- it. (A value with two shop entries, where Node reads the last, could pass on its first; the
--- cost is an index entry that find later drops as belonging to another shop.)
+-- Whether a stored value certainly names `shop`: its one `["shop",...]` entry is that shop. (A
+-- raw `["shop",` is JSON structure, never inside a string; with two, as in a nested value, the
+-- text cannot tell which one Node reads.)
 local function text_names_shop(text, shop)
-  return string.find(text, '["shop",' .. cjson.encode(shop) .. ']', 1, true) ~= nil
+  local first = string.find(text, '["shop",', 1, true)
+  if not first or string.find(text, '["shop",', first + 1, true) then return false end
+  return string.find(text, '["shop",' .. cjson.encode(shop) .. ']', first, true) == first
 end
 
 -- Writes a shop's index back. An empty one is deleted: cjson writes an empty table as `{}`,
