@@ -74,13 +74,6 @@ fn node_stores(server: &RedisServer, sessions: &[Session]) {
     node(server, &Value::Array(ops)).unwrap();
 }
 
-fn raw(server: &RedisServer) -> redis::Connection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
 fn key(id: &str) -> String {
     format!("shopify_sessions_{id}")
 }
@@ -122,7 +115,7 @@ async fn what_node_stores_loads_and_is_found_here_and_is_written_back_byte_for_b
     );
 
     // Stored again from here, every key holds exactly what Node wrote.
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let written_by_node = snapshot(&mut connection);
     for session in &sessions {
         storage.store_session(session).await.unwrap();
@@ -204,7 +197,7 @@ async fn a_node_index_that_lists_a_gone_key_is_pruned_here() {
     };
     let sessions = node_shaped_sessions(SHOP);
     node_stores(&server, &sessions);
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     // Gone without the index knowing, as when a key expires.
     let () = connection.del(key(&sessions[0].id)).unwrap();
 
@@ -235,7 +228,7 @@ async fn node_finds_nothing_once_this_storage_deleted_a_shops_last_session() {
     assert_eq!(found, vec![json!([])]);
 
     // What an empty list written by a Lua script would do to Node: `{}` is no list to it.
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let () = connection.set(key(SHOP), "{}").unwrap();
     let error = node(&server, &json!([{"op": "find", "shop": SHOP}])).unwrap_err();
     assert!(error.contains("not iterable"), "{error}");
@@ -252,7 +245,7 @@ async fn a_node_app_started_after_this_storage_leaves_its_data_alone() {
             storage.store_session(&session).await.unwrap();
         }
     }
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let before = snapshot(&mut connection);
     assert_eq!(
         before["shopify_sessions_migrations"],
@@ -317,7 +310,8 @@ async fn values_in_other_key_orders_and_cases_load_here_as_in_node() {
         .into_iter()
         .map(|(key, value)| json!([key.to_uppercase(), value]))
         .collect();
-    let () = raw(&server)
+    let () = server
+        .connection()
         .set(key(&odd.id), Value::Array(odd_case).to_string())
         .unwrap();
     assert_eq!(

@@ -31,13 +31,6 @@ fn from_now(later: Duration) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(since_epoch.as_millis()).unwrap())
 }
 
-fn raw(server: &RedisServer) -> redis::Connection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
 fn offline(shop: &str) -> Session {
     let mut session = Session::new(format!("offline_{shop}"), shop, "", false);
     session.scope = Some("read_products".into());
@@ -81,7 +74,7 @@ async fn writes_the_node_adapters_keys_and_values() {
         return;
     };
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
 
     let marker: String = connection.get("shopify_sessions_migrations").unwrap();
     assert_eq!(marker, r#"{"migrateToVersion1_0_1":true}"#);
@@ -112,7 +105,7 @@ async fn merges_into_an_existing_migration_record() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let () = connection
         .set(
             "shopify_sessions_migrations",
@@ -155,7 +148,7 @@ async fn concurrent_stores_of_one_shop_from_separate_connections_lose_nothing() 
     }
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
     assert_eq!(storage.find_sessions_by_shop(SHOP).await.unwrap().len(), 64);
-    assert_eq!(index(&mut raw(&server), SHOP).unwrap().len(), 64);
+    assert_eq!(index(&mut server.connection(), SHOP).unwrap().len(), 64);
 }
 
 #[tokio::test]
@@ -169,7 +162,7 @@ async fn keys_expire_at_the_deadline_every_backend_computes() {
         .connect()
         .await
         .unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let pttl = |connection: &mut redis::Connection, id: &str| -> i64 {
         redis::cmd("PTTL").arg(key(id)).query(connection).unwrap()
     };
@@ -243,7 +236,7 @@ async fn reads_check_the_deadline_themselves_and_clean_up() {
         .connect()
         .await
         .unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
 
     // A Node app's plain SET leaves no TTL: only the dates say the session expired.
     let (first, second) = (online(SHOP, 1), online(SHOP, 2));
@@ -278,7 +271,7 @@ async fn find_prunes_keys_that_are_gone_and_sessions_of_other_shops() {
         return;
     };
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let kept = offline(SHOP);
     storage.store_session(&kept).await.unwrap();
     // As the Node adapter leaves things: a deleted key still listed, and a session that moved
@@ -328,7 +321,7 @@ async fn a_store_that_moves_a_session_to_another_shop_unlists_it_from_the_old_on
     storage.store_session(&offline(SHOP)).await.unwrap();
     session.shop = "new-home.myshopify.com".into();
     storage.store_session(&session).await.unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     assert_eq!(
         index(&mut connection, SHOP),
         Some(vec![key(&offline(SHOP).id)])
@@ -355,7 +348,7 @@ async fn a_bad_value_is_corrupt_for_its_id_only() {
         return;
     };
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let good = offline(SHOP);
     storage.store_session(&good).await.unwrap();
     let (not_json, not_an_array, not_a_string) =
@@ -436,7 +429,10 @@ async fn the_migration_record_is_never_a_session() {
     ));
     assert_eq!(storage.load_session("migrations").await.unwrap(), None);
     storage.delete_session("migrations").await.unwrap();
-    let exists: bool = raw(&server).exists("shopify_sessions_migrations").unwrap();
+    let exists: bool = server
+        .connection()
+        .exists("shopify_sessions_migrations")
+        .unwrap();
     assert!(exists);
 
     // An id spelled like its own shop would be that shop's index: refused, on a shop with no
@@ -447,7 +443,7 @@ async fn the_migration_record_is_never_a_session() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
-    let exists: bool = raw(&server).exists(key(fresh)).unwrap();
+    let exists: bool = server.connection().exists(key(fresh)).unwrap();
     assert!(!exists);
 
     // Nor an id that is another shop's domain, whether that shop has an index yet or not; nor
@@ -469,7 +465,7 @@ async fn the_migration_record_is_never_a_session() {
     assert_eq!(storage.load_session(SHOP).await.unwrap(), None);
     storage.delete_session(SHOP).await.unwrap();
     assert_eq!(
-        index(&mut raw(&server), SHOP),
+        index(&mut server.connection(), SHOP),
         Some(vec![key(&offline(SHOP).id)])
     );
     assert!(
@@ -489,7 +485,7 @@ async fn json_written_by_other_hands_is_read_the_same() {
         return;
     };
     let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
-    let mut connection = raw(&server);
+    let mut connection = server.connection();
     let session = offline(SHOP);
     storage.store_session(&session).await.unwrap();
 
@@ -563,7 +559,7 @@ async fn delete_sessions_takes_any_number_of_ids() {
             .unwrap()
             .is_empty()
     );
-    let keys: Vec<String> = raw(&server).keys("*").unwrap();
+    let keys: Vec<String> = server.connection().keys("*").unwrap();
     assert_eq!(keys, vec!["shopify_sessions_migrations".to_owned()]);
 }
 
@@ -685,8 +681,8 @@ fn certificates(dir: &std::path::Path) -> Option<[std::path::PathBuf; 3]> {
             std::env::var_os("SHOPIFY_SESSIONS_REQUIRE_REDIS").is_none(),
             "SHOPIFY_SESSIONS_REQUIRE_REDIS is set but the openssl command is not installed"
         );
-        eprintln!(
-            "skipped: the openssl command is not installed (it makes the test's certificates)"
+        common::redis_server::skipped(
+            "the openssl command is not installed (it makes the test's certificates)",
         );
         return None;
     }

@@ -380,10 +380,7 @@ async fn redis_store_with_corrupt_values() {
             format!(r#"[["id","SECRET_UNKNOWN_TOP"],["shop","{shop}"]]"#),
         ),
     ];
-    let mut connection = redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut connection = server.connection();
     let mut listed = vec![format!("shopify_sessions_{}", session.id)];
     for (suffix, value) in &broken {
         let key = format!("shopify_sessions_{shop}_{suffix}");

@@ -39,9 +39,9 @@ impl RedisServer {
                 std::env::var_os("SHOPIFY_SESSIONS_REQUIRE_REDIS").is_none(),
                 "SHOPIFY_SESSIONS_REQUIRE_REDIS is set but redis-server is not installed"
             );
-            eprintln!(
-                "skipped: redis-server is not installed (Debian/Ubuntu: apt-get install \
-                 redis-server; macOS: brew install redis)"
+            skipped(
+                "redis-server is not installed (Debian/Ubuntu: apt-get install redis-server; \
+                 macOS: brew install redis)",
             );
             return None;
         }
@@ -76,6 +76,14 @@ impl RedisServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// A plain connection, to look at or damage what a storage wrote.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// Kills the server (its data is gone: nothing is saved).
@@ -166,4 +174,14 @@ pub fn free_port() -> u16 {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a temporary path in UTF-8")
+}
+
+/// Says on the terminal that a test was skipped, and why. Written to stderr directly: the test
+/// harness captures `eprintln!` and shows it only for failing tests.
+pub fn skipped(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a Redis test")
+        .to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
 }
