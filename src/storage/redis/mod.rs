@@ -131,8 +131,8 @@ impl RedisSessionStorage {
 
     /// Runs one request within the storage's timeout. A request that fails because the
     /// connection dropped (the server restarted, say) is sent once more, on the connection
-    /// manager's new connection and within the same timeout: every request this storage makes
-    /// has the same outcome when it runs twice.
+    /// manager's new connection and within the same timeout (what that allows: the module
+    /// docs, "Never hangs"). `request` builds the request anew for each attempt.
     async fn call<T, F, Fut>(&self, operation: &'static str, request: F) -> Result<T>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -314,9 +314,9 @@ impl SessionStorage for RedisSessionStorage {
         let mut sessions = Vec::with_capacity(found.len() / 2);
         for pair in found.chunks_exact(2) {
             let [Some(key), value] = pair else { continue };
-            let Some(id) = std::str::from_utf8(key)
+            let Some((key, id)) = std::str::from_utf8(key)
                 .ok()
-                .and_then(|key| self.layout.id_of(key))
+                .and_then(|key| Some((key, self.layout.id_of(key)?)))
             else {
                 tracing::warn!(
                     shop,
@@ -343,7 +343,6 @@ impl SessionStorage for RedisSessionStorage {
                     continue;
                 }
             };
-            let key = std::str::from_utf8(key).unwrap_or_default();
             if session.shop != shop {
                 self.unlist(&index, key, id, shop).await;
             } else if self.is_past_deadline(&session, now_ms) {
