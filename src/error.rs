@@ -85,6 +85,23 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A compacted copy of a database did not verify: fewer or more records than were copied,
+    /// or index problems. Found before the exchange, the database was not replaced; found
+    /// after it, the old database is kept at its backup path.
+    #[error(
+        "the compacted copy at {path:?} does not verify: {copied} sessions copied, {found} records read back, {problems} index problems"
+    )]
+    CopyMismatch {
+        /// Where the copy is.
+        path: PathBuf,
+        /// Sessions copied into it.
+        copied: usize,
+        /// Records read back.
+        found: usize,
+        /// Problems its verify found.
+        problems: usize,
+    },
+
     /// The storage was closed with `SledSessionStorage::close`; open the database again to
     /// go on.
     #[error("the session storage is closed")]

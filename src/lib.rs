@@ -43,6 +43,7 @@
 #![allow(clippy::module_name_repetitions)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod admin;
 mod clock;
 mod error;
 mod ids;
@@ -76,8 +77,9 @@ pub use crate::{
         custom::{CustomSessionStorage, LoadedSession},
         memory::MemorySessionStorage,
         sled::{
-            DEFAULT_CACHE_CAPACITY, FlushPolicy, RepairReport, SledSessionStorage,
-            SledSessionStorageBuilder, SweepReport, SweeperHandle, VerifyProblem, VerifyReport,
+            CompactReport, DEFAULT_CACHE_CAPACITY, FlushPolicy, RepairReport, ReplaceReport,
+            ReplaceStep, SledSessionStorage, SledSessionStorageBuilder, SweepReport, SweeperHandle,
+            VerifyProblem, VerifyReport,
         },
     },
 };

@@ -68,6 +68,7 @@ pub struct SledSessionStorageBuilder {
     ttl: TtlPolicy,
     cache_capacity: u64,
     clock: Arc<dyn Clock>,
+    create_if_missing: bool,
 }
 
 impl SledSessionStorageBuilder {
@@ -81,6 +82,7 @@ impl SledSessionStorageBuilder {
             },
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(SystemClock),
+            create_if_missing: true,
         }
     }
 
@@ -117,6 +119,14 @@ impl SledSessionStorageBuilder {
         self
     }
 
+    /// Whether [`open`](Self::open) creates the database when the path holds none (default
+    /// `true`). Tools that inspect a database turn it off, so a mistyped path is an error
+    /// rather than a new empty database.
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
     /// Opens (or creates) the database.
     ///
     /// Removes a snapshot file a crash left unfinished, opens sled, syncs what sled created,
@@ -130,7 +140,8 @@ impl SledSessionStorageBuilder {
     /// database written by a newer version of this crate;
     /// [`Error::Locked`] when the database is open elsewhere (in this process or another), after
     /// a grace of 250 ms;
-    /// [`Error::Io`] when the directory cannot be created or synced; [`Error::Storage`] when
+    /// [`Error::Io`] when the directory cannot be created or synced, or (with
+    /// [`create_if_missing(false)`](Self::create_if_missing)) holds no database; [`Error::Storage`] when
     /// sled fails; [`Error::Corrupt`] when the database's `meta` entry is damaged.
     pub fn open(self) -> Result<SledSessionStorage> {
         if let FlushPolicy::Periodic(every) = self.flush_policy {
@@ -144,6 +155,9 @@ impl SledSessionStorageBuilder {
             return Err(Error::InvalidConfig(
                 "cache_capacity must be more than 0 bytes".into(),
             ));
+        }
+        if !self.create_if_missing && !files::holds_database(&self.path) {
+            return Err(files::not_a_database(&self.path));
         }
         let prepared = files::prepare(&self.path)?;
         let segment_size = prepared.segment_size.unwrap_or(NEW_SEGMENT_SIZE);
@@ -220,6 +234,7 @@ impl fmt::Debug for SledSessionStorageBuilder {
             .field("offline_ttl", &self.ttl.offline_ttl)
             .field("cache_capacity", &self.cache_capacity)
             .field("clock", &self.clock)
+            .field("create_if_missing", &self.create_if_missing)
             .finish()
     }
 }

@@ -110,6 +110,84 @@ fn create_private_dir(path: &Path) -> Result<()> {
         .map_err(|source| io_error("cannot create the session database directory", path, source))
 }
 
+/// The bytes of every file under `path`, sled's blob files and snapshots included.
+pub(crate) fn dir_size(path: &Path) -> Result<u64> {
+    let mut total = 0;
+    let entries =
+        std::fs::read_dir(path).map_err(|source| io_error("cannot list", path, source))?;
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error("cannot list", path, source))?;
+        let file = entry.path();
+        let metadata = entry
+            .metadata()
+            .map_err(|source| io_error("cannot read the size of", &file, source))?;
+        total += if metadata.is_dir() {
+            dir_size(&file)?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
+
+/// Whether `path` holds a database (sled writes `conf` when it creates one).
+pub(crate) fn holds_database(path: &Path) -> bool {
+    path.join(CONF_FILE).is_file()
+}
+
+/// The error for a path that holds no database.
+pub(crate) fn not_a_database(path: &Path) -> Error {
+    let source = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the directory does not exist or holds no sled `conf` file",
+    );
+    io_error("no session database at", path, source)
+}
+
+/// Swaps two directories in one step (`renameat2` with `RENAME_EXCHANGE`): at every moment each
+/// path names a whole directory. Both must be on one file system.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|errno| Error::Io {
+        context: format!(
+            "cannot exchange {} and {} (both must be on one file system that supports              renameat2's RENAME_EXCHANGE)",
+            a.display(),
+            b.display()
+        ),
+        source: errno.into(),
+    })
+}
+
+/// Without `renameat2`, no two directories can be swapped in one step.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn exchange(_: &Path, _: &Path) -> Result<()> {
+    Err(Error::Unsupported(
+        "replacing a database in place needs Linux's renameat2 (RENAME_EXCHANGE)",
+    ))
+}
+
+/// Renames `from` to `to` and syncs their parent directory, so the new name survives a crash.
+pub(crate) fn rename_durably(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|source| Error::Io {
+        context: format!("cannot rename {} to {}", from.display(), to.display()),
+        source,
+    })?;
+    sync_parent(to)
+}
+
+/// Syncs the directory that holds `path`, so an entry created, renamed or removed there
+/// survives a crash.
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    match path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        Some(parent) => sync(parent),
+        None => sync(Path::new(".")),
+    }
+}
+
 fn io_error(what: &str, path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         context: format!("{what} {}", PathBuf::from(path).display()),

@@ -7,13 +7,16 @@
 //! - `charge.rs`: what each write reserves from that budget, from the sizes the database holds;
 //! - `flusher.rs`: group commit, the periodic flush and `fdatasync`;
 //! - `files.rs`: the `fsync`s sled does not do and the snapshot a crash leaves behind;
-//! - `repair.rs`: what an unclean shutdown can leave, and how open repairs it.
+//! - `repair.rs`: what an unclean shutdown can leave, and how open repairs it;
+//! - `compact.rs`: why a database grows under churn, and how a copy replaces it safely.
 
+mod admin;
 mod budget;
 mod builder;
 mod callbacks;
 mod charge;
 mod codec;
+mod compact;
 mod files;
 mod flusher;
 mod id_locks;
@@ -38,6 +41,7 @@ use async_trait::async_trait;
 
 pub use self::{
     builder::{DEFAULT_CACHE_CAPACITY, FlushPolicy, SledSessionStorageBuilder},
+    compact::{CompactReport, ReplaceReport, ReplaceStep},
     repair::RepairReport,
     sweeper::{SweepReport, SweeperHandle},
     verify::{VerifyProblem, VerifyReport},

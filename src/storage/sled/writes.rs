@@ -63,6 +63,12 @@ impl SledSessionStorage {
     /// Stores `session`; the returned ticket says when it is durable.
     pub(super) async fn store(&self, session: &Session) -> Result<Ticket> {
         session.validate()?;
+        let deadline = self.inner.ttl.deadline_ms(session, self.now_ms());
+        self.put(session, deadline).await
+    }
+
+    /// Stores a valid `session` under this deadline (a copy keeps the one it was stored with).
+    pub(super) async fn put(&self, session: &Session, deadline: Option<u64>) -> Result<Ticket> {
         if session.shop.len() > MAX_SHOP_LEN {
             return Err(Error::invalid(format!(
                 "`shop` is {} bytes long, at most {MAX_SHOP_LEN} are stored",
@@ -70,7 +76,6 @@ impl SledSessionStorage {
             )));
         }
         let inner = &*self.inner;
-        let deadline = inner.ttl.deadline_ms(session, self.now_ms());
         let record = codec::encode(session, deadline, inner.limits.max_record_bytes)?;
         let keys = IndexKeys::of(&session.shop, deadline, &session.id);
         let own = Sizes::of_entry(session.id.as_bytes(), &record).max(keys.sizes());
@@ -86,14 +91,19 @@ impl SledSessionStorage {
     /// Deletes the session `id` if it is there; the returned ticket says when that is durable
     /// (also when nothing was there: a concurrent delete of the same id may not be durable yet).
     pub(super) async fn delete(&self, id: &str) -> Result<Ticket> {
+        Ok(self.delete_of(id, None).await?.1)
+    }
+
+    /// Deletes the session `id` if it is there and, given `shop`, belongs to that shop (judged
+    /// under the id's lock, so a session a concurrent store moved to another shop stays).
+    /// Returns whether it deleted a record, and the ticket of the write.
+    pub(super) async fn delete_of(&self, id: &str, shop: Option<&str>) -> Result<(bool, Ticket)> {
         let inner = &*self.inner;
-        let ((), ticket) = inner
+        inner
             .charged_write(DELETE_WRITES, Sizes::default(), |_| {
-                let writes = inner.delete_locked(id)?;
-                Ok(((), writes))
+                inner.delete_locked(id, shop)
             })
-            .await?;
-        Ok(ticket)
+            .await
     }
 }
 
@@ -140,20 +150,28 @@ impl Inner {
         Ok(writes)
     }
 
-    /// The writes of a delete, in their safe order, under the id's lock. Returns how many
-    /// single-key writes it made.
-    fn delete_locked(&self, id: &str) -> Result<u64> {
+    /// The writes of a delete, in their safe order, under the id's lock; only of a record of
+    /// `shop` when one is given (a record that does not decode has no shop to match). Returns
+    /// whether it deleted a record and how many single-key writes it made.
+    fn delete_locked(&self, id: &str, shop: Option<&str>) -> Result<(bool, u64)> {
         let _tracked = self.watchdog.track();
         let _lock = self.locks.lock(id);
+        if let Some(shop) = shop {
+            match self.get_record(id) {
+                Ok(Some(record)) if record.session.shop == shop => {}
+                Ok(_) | Err(Error::Corrupt { .. }) => return Ok((false, 0)),
+                Err(error) => return Err(error),
+            }
+        }
         let Some(old) = remove(&self.sessions, id.as_bytes())? else {
-            return Ok(0);
+            return Ok((false, 0));
         };
         let Ok(old) = codec::decode(id, &old) else {
             tracing::warn!(
                 id,
                 "deleted a corrupt session record; its index entries stay as stale entries"
             );
-            return Ok(1);
+            return Ok((true, 1));
         };
         let keys = IndexKeys::of_record(id, &old);
         remove(&self.by_shop, &keys.shop)?;
@@ -162,7 +180,7 @@ impl Inner {
             remove(&self.by_expiry, &expiry)?;
             writes += 1;
         }
-        Ok(writes)
+        Ok((true, writes))
     }
 }
 

@@ -1,0 +1,132 @@
+//! `compact`: a fresh copy of a sled database's live sessions, optionally swapped into place.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Args;
+use indicatif::HumanBytes;
+use serde_json::json;
+use shopify_session_storage::{CompactReport, FlushPolicy, ReplaceStep, SledSessionStorage};
+
+use crate::{Outcome, output::Output, target::Target};
+
+/// Copy every live session into a fresh database and report sizes before and after (sled
+/// only). With --replace, swap the copy into place: a crash at any moment leaves one whole
+/// database at the path.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("how").required(true).multiple(true).args(["into", "replace"]))]
+pub struct CompactArgs {
+    /// Where to write the copy (a path that does not exist yet). With --replace, where the copy
+    /// is staged (default PATH.compact-<time>, beside PATH: one file system).
+    #[arg(long, value_name = "NEW_PATH")]
+    into: Option<PathBuf>,
+    /// Swap the copy into place. The old database is kept as PATH.bak-<time> until the new one
+    /// has verified in place, then removed.
+    #[arg(long)]
+    replace: bool,
+    /// With --replace, keep PATH.bak-<time> afterwards.
+    #[arg(long, requires = "replace")]
+    keep_backup: bool,
+}
+
+/// Names a fault-injection point for the crash test (tests/cli.rs): the process stops for good
+/// after this step, waiting to be killed. Not for operators.
+const PAUSE_AFTER: &str = "SHOPIFY_SESSIONS_TEST_PAUSE_AFTER";
+
+pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome {
+    let path = target.sled_path("compact").clone();
+    let progress = output.progress("copying", None);
+    let mut tick = || progress.inc(1);
+    let (report, backup) = if args.replace {
+        let pause_after = std::env::var(PAUSE_AFTER).ok();
+        let mut on_step = |step: ReplaceStep| {
+            let name = step_name(step);
+            progress.println(format!("compact: {name}"));
+            if pause_after.as_deref() == Some(name) {
+                eprintln!("paused after {name}");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3_600));
+                }
+            }
+        };
+        let replaced = SledSessionStorage::compact_in_place(
+            &path,
+            args.into.clone(),
+            args.keep_backup,
+            &mut tick,
+            &mut on_step,
+        )
+        .await;
+        progress.finish_and_clear();
+        let replaced = replaced?;
+        (replaced.compact, replaced.backup)
+    } else {
+        let into = args
+            .into
+            .clone()
+            .unwrap_or_else(|| unreachable!("clap requires --into or --replace"));
+        let opened = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || {
+                SledSessionStorage::builder(path)
+                    .create_if_missing(false)
+                    .flush_policy(FlushPolicy::EveryWrite)
+                    .open()
+            }
+        })
+        .await??;
+        let copied = opened.compact_into(&into, &mut tick).await;
+        progress.finish_and_clear();
+        let closed = opened.close().await;
+        let copied = copied?;
+        closed?;
+        (copied, None)
+    };
+    for (id, reason) in &report.unreadable {
+        output.warn(&format!(
+            "record {id:?} does not decode and was not copied: {reason}"
+        ));
+    }
+    if output.json() {
+        output.document(&json!({
+            "copied": report.copied,
+            "expired_dropped": report.expired_dropped,
+            "unreadable": report.unreadable.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "bytes_before": report.bytes_before,
+            "bytes_after": report.bytes_after,
+            "replaced": args.replace,
+            "into": if args.replace { None } else { args.into.as_ref().map(|p| p.display().to_string()) },
+            "backup": backup.as_ref().map(|p| p.display().to_string()),
+        }));
+    } else {
+        print_summary(&report);
+        if args.replace {
+            println!("replaced {}", path.display());
+        }
+        if let Some(backup) = backup {
+            println!("the old database is kept at {}", backup.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(report: &CompactReport) {
+    println!(
+        "copied {} sessions (left out: {} past their deadline, {} unreadable); {} before, {} after",
+        report.copied,
+        report.expired_dropped,
+        report.unreadable.len(),
+        HumanBytes(report.bytes_before),
+        HumanBytes(report.bytes_after)
+    );
+}
+
+fn step_name(step: ReplaceStep) -> &'static str {
+    match step {
+        ReplaceStep::Copied => "copied",
+        ReplaceStep::CopyVerified => "copy-verified",
+        ReplaceStep::Exchanged => "exchanged",
+        ReplaceStep::BackupNamed => "backup-named",
+        ReplaceStep::Verified => "verified",
+        _ => "other",
+    }
+}
