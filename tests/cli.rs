@@ -507,3 +507,123 @@ fn usage_errors_exit_2_and_missing_databases_exit_1() {
     );
     assert!(!missing.exists(), "a mistyped path is not created");
 }
+
+/// The same commands on a Redis in the Node adapter's layout, with what the Node adapter leaves:
+/// a session stored with no TTL and past its dates, an index that lost an entry, and an index
+/// entry naming a key that is gone.
+#[cfg(feature = "redis")]
+#[test]
+fn the_commands_work_on_redis_too() {
+    use common::redis_server::RedisServer;
+    use redis::Commands;
+    use shopify_session_storage::RedisSessionStorage;
+
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let now = SystemTime::now();
+    let mut expiring = offline("a.myshopify.com");
+    expiring.refresh_token = Some(REFRESH_TOKEN.into());
+    expiring.refresh_token_expires = Some(now + 3 * DAY);
+    let live = vec![
+        expiring,
+        online("a.myshopify.com", 1, now + 2 * HOUR),
+        offline("b.myshopify.com"),
+    ];
+    runtime().block_on(async {
+        let storage = RedisSessionStorage::connect(server.url()).await.unwrap();
+        for session in &live {
+            storage.store_session(session).await.unwrap();
+        }
+    });
+    let mut redis = server.connection();
+    // As the Node adapter writes a session: a plain SET, no TTL; this one is a day past its dates.
+    let stale = online("b.myshopify.com", 9, now - DAY);
+    let value = serde_json::to_string(&stale.to_property_array_json(true)).unwrap();
+    let _: () = redis
+        .set("shopify_sessions_b.myshopify.com_9", value)
+        .unwrap();
+    // b's index lost that session (Node's race) and names one that is gone.
+    let _: () = redis
+        .set(
+            "shopify_sessions_b.myshopify.com",
+            r#"["shopify_sessions_offline_b.myshopify.com","shopify_sessions_offline_ghost.myshopify.com"]"#,
+        )
+        .unwrap();
+
+    let redis_run = |args: &[&str]| -> Output {
+        let mut command = cli(args);
+        command.env("SHOPIFY_SESSIONS_REDIS", server.url());
+        let output = command.output().unwrap();
+        assert_no_secrets(&output);
+        output
+    };
+    let redis_json = |args: &[&str]| -> Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let output = redis_run(&with_json);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    let stats = redis_json(&["stats"]);
+    assert_eq!(stats["sessions"], 4, "{stats}");
+    assert_eq!(stats["online"], 2);
+    assert_eq!(stats["shops"], 2);
+    assert_eq!(stats["expired_not_swept"], 1);
+    assert_eq!(stats["refresh_tokens_expiring_within_7d"], 1);
+    assert_eq!(stats["size_on_disk_bytes"], Value::Null);
+    assert!(
+        stats["layout"]
+            .as_str()
+            .unwrap()
+            .contains("migrateToVersion1_0_1")
+    );
+
+    let listed = stdout(&redis_run(&["list", "--shop", "a.myshopify.com", "--json"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let object = redis_json(&["get", "offline_a.myshopify.com"]);
+    assert!(object["accessToken"].as_str().unwrap().contains("hidden"));
+
+    let damaged = redis_run(&["verify", "--json"]);
+    assert_eq!(damaged.status.code(), Some(1), "{}", stderr(&damaged));
+    let report: Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|problem| problem["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["missing_shop_entry", "stale_shop_entry"],
+        "{report}"
+    );
+    let repaired = redis_json(&["verify", "--repair"]);
+    assert_eq!(repaired["repair"]["missing_rebuilt"], 1, "{repaired}");
+    assert_eq!(repaired["repair"]["stale_removed"], 1);
+    assert_eq!(repaired["after_repair"]["problems"], serde_json::json!([]));
+
+    let swept = redis_json(&["sweep"]);
+    assert_eq!(swept["removed"], 1, "{swept}");
+    assert!(
+        !redis
+            .exists::<_, bool>("shopify_sessions_b.myshopify.com_9")
+            .unwrap()
+    );
+    let index: String = redis.get("shopify_sessions_b.myshopify.com").unwrap();
+    assert_eq!(index, r#"["shopify_sessions_offline_b.myshopify.com"]"#);
+
+    let deleted = redis_json(&["delete", "--shop", "a.myshopify.com"]);
+    assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2, "{deleted}");
+    assert!(
+        !redis
+            .exists::<_, bool>("shopify_sessions_a.myshopify.com")
+            .unwrap()
+    );
+    assert_eq!(redis_json(&["stats"])["sessions"], 1);
+
+    let compact = redis_run(&["compact", "--replace"]);
+    assert_eq!(compact.status.code(), Some(2));
+    assert!(stderr(&compact).contains("not on Redis"));
+}

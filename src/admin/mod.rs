@@ -44,6 +44,9 @@ impl StoredSession {
 }
 
 /// One record met by [`AdminStorage::walk`].
+// Handed to a callback one at a time, never kept in bulk: boxing the session would cost an
+// allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Walked {

@@ -5,6 +5,7 @@ mod debug;
 mod equals;
 mod json;
 mod property_array;
+#[cfg(feature = "redis")]
 mod remainder;
 
 use std::{

@@ -177,10 +177,11 @@ pub async fn get(args: GetArgs, store: &Store, output: &Output) -> Outcome {
     }
     let mut session = stored.session;
     if !args.show_tokens {
-        for token in [&mut session.access_token, &mut session.refresh_token] {
-            if let Some(token) = token {
-                HIDDEN.clone_into(token);
-            }
+        for token in [&mut session.access_token, &mut session.refresh_token]
+            .into_iter()
+            .flatten()
+        {
+            HIDDEN.clone_into(token);
         }
     }
     let object = serde_json::to_value(&session)?;

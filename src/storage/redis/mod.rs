@@ -31,6 +31,7 @@
 //!   with the same error, and nothing was written (a cluster refuses such a script before it
 //!   runs).
 
+mod admin;
 mod builder;
 mod layout;
 mod scripts;

@@ -51,3 +51,8 @@ script!(
     "lua/marker.lua",
     "Marks the Node adapter's migration as done."
 );
+script!(
+    RELIST,
+    "lua/relist.lua",
+    "Lists a session its shop's index lost."
+);

@@ -66,7 +66,7 @@ impl AdminStorage for SledSessionStorage {
 
     async fn walk(&self, shop: Option<&str>, visit: &mut (dyn FnMut(Walked) + Send)) -> Result<()> {
         let Some(shop) = shop else {
-            for item in self.inner.sessions.iter() {
+            for item in &self.inner.sessions {
                 let (key, bytes) = item?;
                 visit(Self::walked(&String::from_utf8_lossy(&key), &bytes));
             }

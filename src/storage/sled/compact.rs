@@ -107,7 +107,7 @@ impl SledSessionStorage {
             .open()?;
         let now_ms = self.now_ms();
         let mut report = CompactReport::default();
-        for item in self.inner.sessions.iter() {
+        for item in &self.inner.sessions {
             let (key, bytes) = item?;
             tick();
             let id = String::from_utf8_lossy(&key);
@@ -179,9 +179,8 @@ impl SledSessionStorage {
         files::rename_durably(&staging, &backup)?;
         on_step(ReplaceStep::BackupNamed);
 
-        check_copy(path, compact.copied).await.map_err(|error| {
+        check_copy(path, compact.copied).await.inspect_err(|_| {
             tracing::error!(backup = %backup.display(), "the compacted database did not verify in place; the old one is kept");
-            error
         })?;
         on_step(ReplaceStep::Verified);
 
