@@ -16,14 +16,14 @@ use crate::{Outcome, output::Output, target::Target};
 #[command(group = clap::ArgGroup::new("how").required(true).multiple(true).args(["into", "replace"]))]
 pub struct CompactArgs {
     /// Where to write the copy (a path that does not exist yet). With --replace, where the copy
-    /// is staged (default PATH.compact-<time>, beside PATH: one file system).
+    /// is staged (default PATH.compact-TIME, beside PATH: one file system).
     #[arg(long, value_name = "NEW_PATH")]
     into: Option<PathBuf>,
-    /// Swap the copy into place. The old database is kept as PATH.bak-<time> until the new one
+    /// Swap the copy into place. The old database is kept as PATH.bak-TIME until the new one
     /// has verified in place, then removed.
     #[arg(long)]
     replace: bool,
-    /// With --replace, keep PATH.bak-<time> afterwards.
+    /// With --replace, keep PATH.bak-TIME afterwards.
     #[arg(long, requires = "replace")]
     keep_backup: bool,
 }
@@ -123,7 +123,6 @@ fn print_summary(report: &CompactReport) {
 fn step_name(step: ReplaceStep) -> &'static str {
     match step {
         ReplaceStep::Copied => "copied",
-        ReplaceStep::CopyVerified => "copy-verified",
         ReplaceStep::Exchanged => "exchanged",
         ReplaceStep::BackupNamed => "backup-named",
         ReplaceStep::Verified => "verified",

@@ -7,15 +7,15 @@
 //! [`SledSessionStorage::compact_in_place`] replaces a database by its copy so that a crash at
 //! any moment leaves one whole database at the path:
 //!
-//! 1. copy into a staging directory next to it, flush and close both databases;
-//! 2. open the copy again and verify it (sound, as many sessions as were copied);
-//! 3. exchange the two directories in one `renameat2(RENAME_EXCHANGE)` (`files.rs`): before it
+//! 1. copy into a staging directory next to it, close both databases, open the copy again and
+//!    verify it (sound, as many sessions as were copied);
+//! 2. exchange the two directories in one `renameat2(RENAME_EXCHANGE)` (`files.rs`): before it
 //!    the path names the old database, after it the new one, never nothing;
-//! 4. rename the staging path, which now holds the old database, to `PATH.bak-<UTC time>`;
-//! 5. open the path again and verify it, then remove the backup (unless asked to keep it, or
+//! 3. rename the staging path, which now holds the old database, to `PATH.bak-<UTC time>`;
+//! 4. open the path again and verify it, then remove the backup (unless asked to keep it, or
 //!    something was unreadable and so not copied).
 //!
-//! A crash before step 3 leaves the old database in place and a partial copy at the staging
+//! A crash before step 2 leaves the old database in place and a partial copy at the staging
 //! path; after it, the new one in place and the old one at the staging or backup path.
 
 use std::{
@@ -38,7 +38,8 @@ pub struct CompactReport {
     pub unreadable: Vec<(String, String)>,
     /// The source database's size on disk, in bytes.
     pub bytes_before: u64,
-    /// The copy's size on disk, in bytes.
+    /// The copy's size on disk, in bytes, once opened again (sled fills a database's last log
+    /// segment out to its full size when it opens it).
     pub bytes_after: u64,
 }
 
@@ -46,10 +47,8 @@ pub struct CompactReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReplaceStep {
-    /// The copy is complete and both databases are closed.
+    /// The copy is complete, closed, and verified (opened again).
     Copied,
-    /// The copy opened again and verified.
-    CopyVerified,
     /// The path now names the copy; the staging path names the old database.
     Exchanged,
     /// The old database is at the backup path.
@@ -70,12 +69,13 @@ pub struct ReplaceReport {
 
 impl SledSessionStorage {
     /// Copies every session that has not passed its deadline, with that deadline, into a new
-    /// database at `destination`, flushes it to disk and closes it. `tick` is called once per
-    /// record read. The source is only read.
+    /// database at `destination`, flushes it to disk, closes it, and opens it again to verify
+    /// it. `tick` is called once per record read. The source is only read.
     ///
     /// # Errors
     /// [`Error::Io`] when `destination` exists already (nothing is written then) or cannot be
-    /// created; what opening or writing either database returns.
+    /// created; [`Error::CopyMismatch`] when the copy does not verify; what opening or writing
+    /// either database returns.
     ///
     /// ```
     /// use shopify_session_storage::{Session, SessionStorage, SledSessionStorage};
@@ -130,6 +130,7 @@ impl SledSessionStorage {
         }
         copy.flush().await?;
         copy.close().await?;
+        check_copy(destination, report.copied).await?;
         report.bytes_before = files::dir_size(self.path())?;
         report.bytes_after = files::dir_size(destination)?;
         Ok(report)
@@ -168,9 +169,6 @@ impl SledSessionStorage {
         let compact = source.compact_into(&staging, tick).await?;
         source.close().await?;
         on_step(ReplaceStep::Copied);
-
-        check_copy(&staging, compact.copied).await?;
-        on_step(ReplaceStep::CopyVerified);
 
         files::exchange(path, &staging)?;
         files::sync_parent(path)?;
