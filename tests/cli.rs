@@ -148,6 +148,16 @@ fn assert_no_secrets(output: &Output) {
     }
 }
 
+/// The kinds of the problems of a `verify --json` report, in order.
+fn problem_kinds(report: &Value) -> Vec<&str> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|problem| problem["kind"].as_str().unwrap())
+        .collect()
+}
+
 /// Every session of `live` loads from the database at `path`, and it verifies sound.
 fn assert_holds(path: &Path, live: &[Session]) {
     runtime().block_on(async {
@@ -325,14 +335,8 @@ fn verify_finds_planted_index_damage_and_repair_fixes_it() {
     assert_eq!(damaged.status.code(), Some(1), "{}", stderr(&damaged));
     let report: Value = serde_json::from_slice(&damaged.stdout).unwrap();
     assert_eq!(report["sound"], false);
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|problem| problem["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        problem_kinds(&report),
         ["missing_shop_entry", "stale_shop_entry"],
         "{report}"
     );
@@ -578,14 +582,8 @@ fn the_commands_work_on_redis_too() {
     let damaged = redis_run(&["verify", "--json"]);
     assert_eq!(damaged.status.code(), Some(1), "{}", stderr(&damaged));
     let report: Value = serde_json::from_slice(&damaged.stdout).unwrap();
-    let kinds: Vec<&str> = report["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|problem| problem["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        problem_kinds(&report),
         ["missing_shop_entry", "stale_shop_entry"],
         "{report}"
     );

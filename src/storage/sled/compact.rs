@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn backup_names_sort_by_time() {
         let at = UNIX_EPOCH + Duration::from_secs(1_796_400_000);
-        assert_eq!(utc_stamp(at), "20261204T153320Z");
+        assert_eq!(utc_stamp(at), "20261204T160000Z");
         assert_eq!(
             sibling(Path::new("/srv/app/sessions.db"), "bak-x"),
             PathBuf::from("/srv/app/sessions.db.bak-x")
