@@ -86,10 +86,11 @@ pub enum Error {
     },
 
     /// A compacted copy of a database did not verify: fewer or more records than were copied,
-    /// or index problems. Found before the exchange, the database was not replaced; found
-    /// after it, the old database is kept at its backup path.
+    /// or index problems. The database was not replaced (or was swapped back); the copy is left
+    /// at `path` to look into.
     #[error(
-        "the compacted copy at {path:?} does not verify: {copied} sessions copied, {found} records read back, {problems} index problems"
+        "the compacted copy at {} does not verify ({copied} sessions copied, {found} records read back, {problems} index problems); the database was not replaced",
+        path.display()
     )]
     CopyMismatch {
         /// Where the copy is.

@@ -6,7 +6,6 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     sync::Arc,
@@ -415,6 +414,59 @@ fn compact_replace_swaps_the_copy_into_place() {
     assert_holds(&fixture.path, &fixture.live);
 }
 
+#[test]
+fn compact_replace_takes_a_trailing_slash_and_a_staging_path_elsewhere() {
+    let fixture = fixture();
+    let with_slash = format!("{}/", fixture.path.display());
+    let output = cli(&["compact", "--replace", "--db", &with_slash])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_holds(&fixture.path, &fixture.live);
+    assert_eq!(leftovers(&fixture.path), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read_dir(&fixture.path)
+            .unwrap()
+            .filter(|entry| entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("compact"))
+            .count(),
+        0,
+        "nothing staged inside the database"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let staging = elsewhere.path().join("staging.db");
+    let kept = json(
+        &fixture.path,
+        &[
+            "compact",
+            "--replace",
+            "--keep-backup",
+            "--into",
+            staging.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(kept["copied"], 5, "{kept}");
+    assert!(!staging.exists(), "the staging path now names nothing");
+    assert_holds(&fixture.path, &fixture.live);
+
+    let inside = fixture.path.join("staging");
+    let refused = run(
+        &fixture.path,
+        &["compact", "--replace", "--into", inside.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("is inside the database"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
 /// Whatever sits beside the database but the database itself.
 fn leftovers(path: &Path) -> Vec<String> {
     std::fs::read_dir(path.parent().unwrap())
@@ -424,8 +476,11 @@ fn leftovers(path: &Path) -> Vec<String> {
         .collect()
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn compact_replace_killed_at_any_step_leaves_a_whole_database() {
+    use std::io::{BufRead, BufReader};
+
     for step in ["copied", "exchanged", "backup-named", "verified"] {
         let fixture = fixture();
         let mut child = cli(&["compact", "--replace"])
@@ -445,6 +500,14 @@ fn compact_replace_killed_at_any_step_leaves_a_whole_database() {
             if line == paused {
                 break;
             }
+        }
+        if step == "copied" {
+            // Between the copy and the exchange, the old database is held: no app gets in.
+            let refused = SledSessionStorage::open(&fixture.path).unwrap_err();
+            assert!(
+                matches!(refused, shopify_session_storage::Error::Locked { .. }),
+                "{refused}"
+            );
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -545,9 +608,38 @@ fn the_commands_work_on_redis_too() {
         )
         .unwrap();
 
+    // Stored by an app with a day's retention, an hour past its dates: its TTL says it lives.
+    let retained = online("a.myshopify.com", 5, now - HOUR);
+    runtime().block_on(async {
+        let storage = RedisSessionStorage::builder(server.url())
+            .retention(DAY)
+            .connect()
+            .await
+            .unwrap();
+        storage.store_session(&retained).await.unwrap();
+    });
+    // Another app's keys, under a longer prefix that `shopify_sessions_*` matches too.
+    let other = offline("other.myshopify.com");
+    let other_value = serde_json::to_string(&other.to_property_array_json(true)).unwrap();
+    let _: () = redis
+        .set(
+            "shopify_sessions_staging_offline_other.myshopify.com",
+            &other_value,
+        )
+        .unwrap();
+    let other_index = r#"["shopify_sessions_staging_offline_other.myshopify.com"]"#;
+    let _: () = redis
+        .set("shopify_sessions_staging_other.myshopify.com", other_index)
+        .unwrap();
+    // The CLI writes nothing it was not asked to: no migration record.
+    let _: () = redis.del("shopify_sessions_migrations").unwrap();
+
     let redis_run = |args: &[&str]| -> Output {
         let mut command = cli(args);
-        command.env("SHOPIFY_SESSIONS_REDIS", server.url());
+        // A database named by the environment too: the command line's store wins.
+        command
+            .args(["--redis", &server.url()])
+            .env("SHOPIFY_SESSIONS_DB", "/nonexistent/sessions.db");
         let output = command.output().unwrap();
         assert_no_secrets(&output);
         output
@@ -561,21 +653,24 @@ fn the_commands_work_on_redis_too() {
     };
 
     let stats = redis_json(&["stats"]);
-    assert_eq!(stats["sessions"], 4, "{stats}");
-    assert_eq!(stats["online"], 2);
+    assert_eq!(stats["sessions"], 5, "{stats}");
+    assert_eq!(stats["online"], 3);
     assert_eq!(stats["shops"], 2);
     assert_eq!(stats["expired_not_swept"], 1);
     assert_eq!(stats["refresh_tokens_expiring_within_7d"], 1);
     assert_eq!(stats["size_on_disk_bytes"], Value::Null);
+    assert!(stats["layout"].as_str().unwrap().contains("missing"));
     assert!(
-        stats["layout"]
-            .as_str()
+        !redis
+            .exists::<_, bool>("shopify_sessions_migrations")
             .unwrap()
-            .contains("migrateToVersion1_0_1")
     );
+    // With the app's retention, the session a Node app stored is not past its deadline yet.
+    let retained_stats = redis_json(&["stats", "--retention", "172800"]);
+    assert_eq!(retained_stats["expired_not_swept"], 0, "{retained_stats}");
 
     let listed = stdout(&redis_run(&["list", "--shop", "a.myshopify.com", "--json"]));
-    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
     let object = redis_json(&["get", "offline_a.myshopify.com"]);
     assert!(object["accessToken"].as_str().unwrap().contains("hidden"));
 
@@ -603,13 +698,20 @@ fn the_commands_work_on_redis_too() {
     assert_eq!(index, r#"["shopify_sessions_offline_b.myshopify.com"]"#);
 
     let deleted = redis_json(&["delete", "--shop", "a.myshopify.com"]);
-    assert_eq!(deleted["deleted"].as_array().unwrap().len(), 2, "{deleted}");
+    assert_eq!(deleted["deleted"].as_array().unwrap().len(), 3, "{deleted}");
     assert!(
         !redis
             .exists::<_, bool>("shopify_sessions_a.myshopify.com")
             .unwrap()
     );
     assert_eq!(redis_json(&["stats"])["sessions"], 1);
+
+    let both = cli(&["stats"])
+        .env("SHOPIFY_SESSIONS_REDIS", server.url())
+        .env("SHOPIFY_SESSIONS_DB", "/nonexistent/sessions.db")
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
 
     let compact = redis_run(&["compact", "--replace"]);
     assert_eq!(compact.status.code(), Some(2));

@@ -1,7 +1,9 @@
 //! What an operator's tools need of a storage beyond the [`SessionStorage`] contract: every
 //! stored record, expired ones included, with the deadline it is kept to, and the storage's own
 //! maintenance. The `shopify-sessions` command line (feature `cli`) is built on this; an app can
-//! use it too, for example [`AdminStorage::delete_shop`] on Shopify's `app/uninstalled` webhook.
+//! use it too, for example [`AdminStorage::delete_shop`] on Shopify's `app/uninstalled` webhook
+//! (on sled it reads the shop's index; on Redis it scans the whole prefix, since the Node
+//! adapter's index can miss sessions: there, mind its cost on a large keyspace).
 //!
 //! [`Stats::gather`] and [`list_sessions`] work on any [`AdminStorage`].
 
@@ -88,10 +90,6 @@ pub enum Walked {
 pub trait AdminStorage: SessionStorage {
     /// What the storage is, for people: the database's path, or the Redis prefix.
     fn describe(&self) -> String;
-
-    /// About how many records a [`walk`](Self::walk) meets, for a progress bar; `None` when
-    /// the storage cannot tell cheaply.
-    async fn approximate_len(&self) -> Result<Option<u64>>;
 
     /// Calls `visit` with every stored record of `shop`, or of every shop for `None`: expired
     /// sessions not yet swept included, records that do not decode as [`Walked::Unreadable`].

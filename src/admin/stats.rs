@@ -32,7 +32,7 @@ pub struct Stats {
     pub expired_not_swept: u64,
     /// Served sessions whose deadline falls within the next 24 hours.
     pub expiring_within_24h: u64,
-    /// Sessions whose refresh token expires within the next 7 days (not yet expired): their
+    /// Served sessions whose refresh token expires within the next 7 days (not yet expired): their
     /// shops must be sent through OAuth again unless the token is used before then.
     pub refresh_tokens_expiring_within_7d: u64,
     /// Records that do not decode.
@@ -75,11 +75,11 @@ impl Stats {
                         {
                             stats.expiring_within_24h += 1;
                         }
-                        if stored
+                        let refresh_expires_soon = stored
                             .session
                             .refresh_token_expires
-                            .is_some_and(|expires| expires > now && expires <= now + REFRESH_SOON)
-                        {
+                            .is_some_and(|expires| expires > now && expires <= now + REFRESH_SOON);
+                        if refresh_expires_soon && !stored.is_expired_at(now) {
                             stats.refresh_tokens_expiring_within_7d += 1;
                         }
                         if !shops.contains(&stored.session.shop) {

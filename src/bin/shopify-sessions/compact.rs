@@ -28,19 +28,23 @@ pub struct CompactArgs {
     keep_backup: bool,
 }
 
-/// Names a fault-injection point for the crash test (tests/cli.rs): the process stops for good
-/// after this step, waiting to be killed. Not for operators.
+/// With feature `fault-injection` (this crate's tests only): names the step of `--replace`
+/// after which the process stops for good, for tests/cli.rs to kill it there.
+#[cfg(feature = "fault-injection")]
 const PAUSE_AFTER: &str = "SHOPIFY_SESSIONS_TEST_PAUSE_AFTER";
 
+/// `compact`: `--into` makes the copy; `--replace` swaps it into place.
 pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome {
     let path = target.sled_path("compact").clone();
-    let progress = output.progress("copying", None);
+    let progress = output.progress("copying");
     let mut tick = || progress.inc(1);
-    let (report, backup) = if args.replace {
+    let (report, backup, verified_in_place) = if args.replace {
+        #[cfg(feature = "fault-injection")]
         let pause_after = std::env::var(PAUSE_AFTER).ok();
         let mut on_step = |step: ReplaceStep| {
             let name = step_name(step);
             progress.println(format!("compact: {name}"));
+            #[cfg(feature = "fault-injection")]
             if pause_after.as_deref() == Some(name) {
                 eprintln!("paused after {name}");
                 loop {
@@ -58,7 +62,11 @@ pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome
         .await;
         progress.finish_and_clear();
         let replaced = replaced?;
-        (replaced.compact, replaced.backup)
+        (
+            replaced.compact,
+            replaced.backup,
+            replaced.verified_in_place,
+        )
     } else {
         let into = args
             .into
@@ -79,18 +87,19 @@ pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome
         let closed = opened.close().await;
         let copied = copied?;
         closed?;
-        (copied, None)
+        (copied, None, true)
     };
-    for (id, reason) in &report.unreadable {
-        output.warn(&format!(
-            "record {id:?} does not decode and was not copied: {reason}"
-        ));
+    for (id, reason) in &report.left_out {
+        output.warn(&format!("record {id:?} was not copied: {reason}"));
+    }
+    if !verified_in_place {
+        output.warn("the app opened the new database before it could be verified in place (it was verified before the swap); the old one is kept");
     }
     if output.json() {
         output.document(&json!({
             "copied": report.copied,
             "expired_dropped": report.expired_dropped,
-            "unreadable": report.unreadable.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            "left_out": report.left_out.iter().map(|(id, _)| id).collect::<Vec<_>>(),
             "bytes_before": report.bytes_before,
             "bytes_after": report.bytes_after,
             "replaced": args.replace,
@@ -111,10 +120,10 @@ pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome
 
 fn print_summary(report: &CompactReport) {
     println!(
-        "copied {} sessions (left out: {} past their deadline, {} unreadable); {} before, {} after",
+        "copied {} sessions (left out: {} past their deadline, {} unreadable or too large); {} before, {} after",
         report.copied,
         report.expired_dropped,
-        report.unreadable.len(),
+        report.left_out.len(),
         HumanBytes(report.bytes_before),
         HumanBytes(report.bytes_after)
     );

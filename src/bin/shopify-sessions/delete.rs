@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
-use shopify_session_storage::Error;
+use shopify_session_storage::{Error, admin::Walked};
 
 use crate::{
     Outcome,
@@ -27,12 +27,19 @@ pub struct DeleteArgs {
     yes: bool,
 }
 
+/// `delete`: by ids (reporting those not there), or a whole shop.
 pub async fn run(args: DeleteArgs, store: &Store, output: &Output) -> Outcome {
     let storage = store.admin();
     if let Some(shop) = args.shop {
         if !args.yes && interactive() {
             let mut count = 0;
-            storage.walk(Some(&shop), &mut |_| count += 1).await?;
+            storage
+                .walk(Some(&shop), &mut |walked| {
+                    if matches!(walked, Walked::Session(_)) {
+                        count += 1;
+                    }
+                })
+                .await?;
             if count == 0 {
                 output.note(&format!("{shop} has no sessions"));
             } else if !confirm(&format!("Delete {count} sessions of {shop}?"))? {

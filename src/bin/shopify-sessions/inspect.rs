@@ -51,12 +51,16 @@ pub struct GetArgs {
 /// What replaces a token in `get`'s output without `--show-tokens`.
 const HIDDEN: &str = "[hidden; --show-tokens prints it]";
 
+/// `stats`: the store's [`Stats`].
 pub async fn stats(_: StatsArgs, store: &Store, output: &Output) -> Outcome {
     let storage = store.admin();
-    let progress = output.progress("reading", storage.approximate_len().await?);
+    let progress = output.progress("reading");
     let stats = Stats::gather(storage, SystemTime::now(), &mut || progress.inc(1)).await;
     progress.finish_and_clear();
     let stats = stats?;
+    if stats.sessions == 0 && stats.unreadable == 0 {
+        output.warn(&format!("no sessions in {}", storage.describe()));
+    }
     if output.json() {
         output.document(&serde_json::to_value(&stats)?);
         return Ok(ExitCode::SUCCESS);
@@ -97,6 +101,7 @@ pub async fn stats(_: StatsArgs, store: &Store, output: &Output) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `list`: the sessions a filter admits, as a table or JSON lines.
 pub async fn list(args: ListArgs, store: &Store, output: &Output) -> Outcome {
     let storage = store.admin();
     let mut filter = ListFilter::new();
@@ -108,11 +113,7 @@ pub async fn list(args: ListArgs, store: &Store, output: &Output) -> Outcome {
     };
     filter.expired = args.expired;
     filter.limit = args.limit;
-    let len = match filter.shop {
-        Some(_) => None,
-        None => storage.approximate_len().await?,
-    };
-    let progress = output.progress("reading", len);
+    let progress = output.progress("reading");
     let now = SystemTime::now();
     let listing = list_sessions(storage, &filter, now, &mut || progress.inc(1)).await;
     progress.finish_and_clear();
@@ -165,6 +166,7 @@ pub async fn list(args: ListArgs, store: &Store, output: &Output) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `get`: one session's `toObject()` JSON, tokens hidden unless asked for.
 pub async fn get(args: GetArgs, store: &Store, output: &Output) -> Outcome {
     let Some(stored) = store.admin().load_stored(&args.id).await? else {
         return Err(format!("no session with id {:?}", args.id).into());

@@ -21,8 +21,9 @@ pub struct VerifyArgs {
     repair: bool,
 }
 
+/// `sweep`: the store's own sweep, and its report.
 pub async fn sweep(_: SweepArgs, store: &Store, output: &Output) -> Outcome {
-    let progress = output.progress("sweeping", None);
+    let progress = output.progress("sweeping");
     let report = store.admin().sweep_expired().await;
     progress.finish_and_clear();
     let report = report?;
@@ -36,7 +37,7 @@ pub async fn sweep(_: SweepArgs, store: &Store, output: &Output) -> Outcome {
         }));
     } else {
         println!(
-            "removed {} expired sessions in {:.1?} ({} index entries examined, {} stale entries removed, {} unreadable records skipped)",
+            "removed {} expired sessions in {:.1?} ({} examined, {} stale index entries removed, {} unreadable records skipped)",
             report.removed,
             report.elapsed,
             report.examined,
@@ -47,13 +48,14 @@ pub async fn sweep(_: SweepArgs, store: &Store, output: &Output) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `verify [--repair]`: exit 1 unless every session is served correctly (after the repair).
 pub async fn verify(args: VerifyArgs, store: &Store, output: &Output) -> Outcome {
     let storage = store.admin();
     let first = checked(store, output).await?;
     let mut repair = None;
     let mut last = None;
     if args.repair && !first.is_clean() {
-        let progress = output.progress("repairing", None);
+        let progress = output.progress("repairing");
         let repaired = storage.repair().await;
         progress.finish_and_clear();
         repair = Some(repaired?);
@@ -102,7 +104,7 @@ async fn checked(
     store: &Store,
     output: &Output,
 ) -> Result<VerifyReport, shopify_session_storage::Error> {
-    let progress = output.progress("verifying", None);
+    let progress = output.progress("verifying");
     let report = store.admin().verify().await;
     progress.finish_and_clear();
     report

@@ -16,6 +16,7 @@ pub struct Output {
 }
 
 impl Output {
+    /// JSON output when `json`, text otherwise.
     pub fn new(json: bool) -> Self {
         Output { json }
     }
@@ -62,24 +63,18 @@ impl Output {
         eprintln!("error: {line}");
     }
 
-    /// A progress indicator on stderr for a walk over the whole store, drawn only when stderr
-    /// is a terminal: a bar when the length is known, a counter otherwise.
-    pub fn progress(&self, what: &'static str, len: Option<u64>) -> ProgressBar {
+    /// A progress counter on stderr for work that reads the whole store, drawn only when
+    /// stderr is a terminal. (No bar: neither store knows its size without a walk of its own.)
+    pub fn progress(&self, what: &'static str) -> ProgressBar {
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = match len {
-            Some(len) => ProgressBar::with_draw_target(Some(len), target).with_style(
-                ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            ),
-            None => ProgressBar::with_draw_target(None, target).with_style(
-                ProgressStyle::with_template("{spinner} {msg} {pos} records ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            ),
-        };
+        let bar = ProgressBar::with_draw_target(None, target).with_style(
+            ProgressStyle::with_template("{spinner} {msg}: {human_pos} records ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(what);
         bar.enable_steady_tick(Duration::from_millis(120));
         bar

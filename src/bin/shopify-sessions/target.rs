@@ -18,8 +18,7 @@ pub struct Target {
         long,
         env = "SHOPIFY_SESSIONS_REDIS",
         global = true,
-        value_name = "URL",
-        conflicts_with = "db"
+        value_name = "URL"
     )]
     pub redis: Option<String>,
 
@@ -27,6 +26,19 @@ pub struct Target {
     #[cfg(feature = "redis")]
     #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "redis")]
     pub prefix: String,
+
+    /// On Redis, the app's retention in seconds (RedisSessionStorageBuilder::retention): how
+    /// long a session a Node app stored with no TTL is kept past its dates. Sessions with a TTL
+    /// expire when Redis says; a sled database keeps each session's deadline in its record.
+    #[cfg(feature = "redis")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        requires = "redis"
+    )]
+    pub retention: u64,
 }
 
 /// An open store.
@@ -59,6 +71,27 @@ impl Store {
 }
 
 impl Target {
+    /// Settles a store named twice: an option given on the command line wins over the other
+    /// store's environment variable; two on the command line (or two variables) are a usage
+    /// error (exit 2).
+    #[cfg(feature = "redis")]
+    pub fn settle(&mut self, matches: &clap::ArgMatches) {
+        use clap::parser::ValueSource;
+        if self.db.is_none() || self.redis.is_none() {
+            return;
+        }
+        let from_env = |id| matches.value_source(id) == Some(ValueSource::EnvVariable);
+        match (from_env("db"), from_env("redis")) {
+            (true, false) => self.db = None,
+            (false, true) => self.redis = None,
+            _ => usage("choose one store: --db PATH or --redis URL (SHOPIFY_SESSIONS_DB or SHOPIFY_SESSIONS_REDIS)".to_owned()),
+        }
+    }
+
+    /// Nothing to settle with one kind of store.
+    #[cfg(not(feature = "redis"))]
+    pub fn settle(&mut self, _: &clap::ArgMatches) {}
+
     /// The sled path, or a usage error (exit 2) when none was given.
     pub fn sled_path(&self, command: &str) -> &PathBuf {
         #[cfg(feature = "redis")]
@@ -80,6 +113,9 @@ impl Target {
         if let Some(url) = &self.redis {
             let storage = shopify_session_storage::RedisSessionStorage::builder(url.clone())
                 .prefix(self.prefix.clone())
+                .retention(std::time::Duration::from_secs(self.retention))
+                // A look inside writes nothing that the commands do not.
+                .mark_migration_done(false)
                 .connect()
                 .await?;
             return Ok(Store::Redis(storage));

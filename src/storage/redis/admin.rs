@@ -3,9 +3,18 @@
 //!
 //! Redis has no snapshot to read: a walk sees each key as it is when its batch is read, so
 //! writes made meanwhile by running apps may or may not show, and a verify may report an entry
-//! a store was just changing. Repairs and sweeps act through scripts that look again at the
-//! key before they change anything (`lua/relist.lua`, `lua/unlist.lua`, `lua/expire.lua`), so
-//! they never undo such a write.
+//! a store was just changing. Repairs, sweeps and deletes act through scripts that look again at
+//! the key before they change anything (`lua/relist.lua`, `lua/unlist.lua`, `lua/expire.lua`,
+//! `lua/delete.lua`), so they never undo such a write.
+//!
+//! `SCAN MATCH {prefix}_*` also matches the keys of a longer prefix that starts with
+//! `{prefix}_` (another app's `{prefix}_staging`, say). Those are told apart and left alone: a
+//! session whose value names another id than its key says, and an "index" whose name is not a
+//! shop domain, belong to someone else.
+//!
+//! A session's deadline: a key with a TTL expires when Redis says (this crate's stores set it
+//! at the deadline, retention included); a key without one (a Node app's plain `SET`) is past
+//! its deadline when its dates say so, with the storage's retention.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -16,13 +25,13 @@ use async_trait::async_trait;
 
 use super::{RedisSessionStorage, corrupt, layout::Layout, scripts, value::decode};
 use crate::{
-    CorruptRecord, Error, RepairReport, Result, SessionStorage, SweepReport, VerifyProblem,
-    VerifyReport,
+    CorruptRecord, Error, RepairReport, Result, SweepReport, VerifyProblem, VerifyReport,
     admin::{AdminStorage, StoredSession, Walked},
     error::with_sources,
+    storage::ttl::TtlPolicy,
 };
 
-/// Keys asked of each `SCAN` step, and read per `MGET`.
+/// Keys asked of each `SCAN` step, and read per batch.
 const SCAN_COUNT: usize = 500;
 
 /// One key under the prefix, read. (Handed over one at a time, as [`Walked`] is.)
@@ -49,13 +58,21 @@ enum Scanned {
 struct Census {
     /// Session key → its shop.
     sessions: HashMap<String, String>,
-    /// The sessions past their deadline by their dates: key, id and the value read.
+    /// The sessions past their deadline: key, id and the value read.
     past_deadline: Vec<(String, String, Vec<u8>)>,
     /// Shop → the keys its index lists.
     indexes: Vec<(String, Vec<String>)>,
     /// Keys that do not hold a readable session: id and why.
     unreadable: Vec<(String, String)>,
     unreadable_keys: HashSet<String>,
+}
+
+/// A problem a census found, and the index entry a repair would change.
+struct Finding {
+    problem: VerifyProblem,
+    /// The shop whose index, and the key as listed (or to list).
+    shop: String,
+    key: String,
 }
 
 impl RedisSessionStorage {
@@ -89,34 +106,48 @@ impl RedisSessionStorage {
         }
     }
 
+    /// Reads the values and TTLs of `keys` in one transaction, so each TTL belongs to the value
+    /// read with it.
     async fn read_batch(
         &self,
         keys: Vec<String>,
         visit: &mut (dyn FnMut(Scanned) + Send),
     ) -> Result<()> {
-        let values: Vec<Option<Vec<u8>>> = self
-            .query("read sessions", redis::cmd("MGET").arg(&keys))
-            .await?;
-        let mut ttls = redis::pipe();
+        let mut read = redis::pipe();
+        read.atomic().cmd("MGET").arg(&keys);
         for key in &keys {
-            ttls.cmd("PTTL").arg(key);
+            read.cmd("PTTL").arg(key);
+            read.cmd("TYPE").arg(key);
         }
-        let ttls: Vec<i64> = self
-            .call("read sessions' time to live", |mut connection| {
-                let ttls = ttls.clone();
-                async move { ttls.query_async(&mut connection).await }
+        let (values, rest): (Vec<Option<Vec<u8>>>, Vec<redis::Value>) = self
+            .call("read sessions", |mut connection| {
+                let read = read.clone();
+                async move {
+                    let mut answers: Vec<redis::Value> = read.query_async(&mut connection).await?;
+                    let values = redis::from_redis_value(answers.remove(0))?;
+                    Ok((values, answers))
+                }
             })
             .await?;
         let now_ms = self.now_ms();
-        for ((key, value), ttl) in keys.into_iter().zip(values).zip(ttls) {
+        let by_dates = TtlPolicy {
+            offline_ttl: None,
+            ..self.ttl
+        };
+        for ((key, value), answers) in keys.into_iter().zip(values).zip(rest.chunks(2)) {
             let Some(id) = self.layout.id_of(&key).map(str::to_owned) else {
                 continue;
             };
+            let ttl: i64 = answers
+                .first()
+                .and_then(|ttl| redis::from_redis_value(ttl.clone()).ok())
+                .unwrap_or(-2);
             let Some(value) = value else {
                 // Gone since the scan, or not a string.
-                let kind: String = self
-                    .query("read a key's type", redis::cmd("TYPE").arg(&key))
-                    .await?;
+                let kind: String = answers
+                    .get(1)
+                    .and_then(|kind| redis::from_redis_value(kind.clone()).ok())
+                    .unwrap_or_default();
                 if kind != "none" {
                     visit(Scanned::Unreadable {
                         key,
@@ -128,21 +159,26 @@ impl RedisSessionStorage {
             };
             match decode(&id, &value) {
                 Ok(Some(session)) => {
-                    let by_dates = self.dates_deadline_ms(&session, now_ms);
-                    let by_ttl = u64::try_from(ttl)
-                        .ok()
-                        .map(|left| now_ms.saturating_add(left));
-                    let deadline = by_dates.into_iter().chain(by_ttl).min();
+                    let deadline_ms = match u64::try_from(ttl) {
+                        Ok(left) => Some(now_ms.saturating_add(left)),
+                        Err(_) => by_dates.deadline_ms(&session, now_ms),
+                    };
                     let stored = StoredSession::new(
                         session,
-                        deadline.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+                        deadline_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
                     );
                     visit(Scanned::Session { key, value, stored });
                 }
-                Ok(None) => {
+                Ok(None) if Layout::is_shop_domain(&id) => {
                     let keys = serde_json::from_slice(&value).unwrap_or_default();
                     visit(Scanned::Index { shop: id, keys });
                 }
+                // Another prefix's keys (see the module docs).
+                Ok(None)
+                | Err(Error::Corrupt {
+                    source: CorruptRecord::OtherId,
+                    ..
+                }) => {}
                 Err(error) => {
                     let source = match error {
                         Error::Corrupt { source, .. } => source,
@@ -178,9 +214,10 @@ impl RedisSessionStorage {
         Ok(census)
     }
 
-    /// The problems of a census, and for each the script that would fix it.
-    fn problems(&self, census: &Census) -> Vec<VerifyProblem> {
-        let mut problems: Vec<VerifyProblem> = census
+    /// What a census shows wrong: unreadable records, sessions missing from their shop's index,
+    /// and index entries naming keys that are gone or belong to another shop.
+    fn findings(&self, census: &Census) -> (Vec<VerifyProblem>, Vec<Finding>) {
+        let corrupt = census
             .unreadable
             .iter()
             .map(|(id, reason)| VerifyProblem::Corrupt {
@@ -188,46 +225,65 @@ impl RedisSessionStorage {
                 reason: reason.clone(),
             })
             .collect();
+        let id_of = |key: &str| self.layout.id_of(key).unwrap_or(key).to_owned();
         let listed: HashSet<(&str, &str)> = census
             .indexes
             .iter()
             .flat_map(|(shop, keys)| keys.iter().map(move |key| (shop.as_str(), key.as_str())))
             .collect();
-        let mut missing: Vec<VerifyProblem> = census
+        let mut findings: Vec<Finding> = census
             .sessions
             .iter()
             .filter(|(key, shop)| !listed.contains(&(shop.as_str(), key.as_str())))
-            .map(|(key, shop)| VerifyProblem::MissingShopEntry {
-                id: self.layout.id_of(key).unwrap_or(key).to_owned(),
+            .map(|(key, shop)| Finding {
+                problem: VerifyProblem::MissingShopEntry {
+                    id: id_of(key),
+                    shop: shop.clone(),
+                },
                 shop: shop.clone(),
+                key: key.clone(),
             })
             .collect();
-        missing.sort_by_key(ToString::to_string);
-        problems.extend(missing);
+        findings.sort_by(|a, b| (&a.shop, &a.key).cmp(&(&b.shop, &b.key)));
         for (shop, keys) in &census.indexes {
             for key in keys {
                 let agrees =
                     census.sessions.get(key) == Some(shop) || census.unreadable_keys.contains(key);
                 if !agrees {
-                    problems.push(VerifyProblem::StaleShopEntry {
+                    findings.push(Finding {
+                        problem: VerifyProblem::StaleShopEntry {
+                            shop: shop.clone(),
+                            id: id_of(key),
+                        },
                         shop: shop.clone(),
-                        id: self.layout.id_of(key).unwrap_or(key).to_owned(),
+                        key: key.clone(),
                     });
                 }
             }
         }
-        problems
+        (corrupt, findings)
     }
 
-    /// Runs a relist or unlist script for one index entry; whether it changed the index.
-    async fn fix_entry(&self, script: &redis::Script, shop: &str, id: &str) -> Result<bool> {
+    /// Runs a relist or unlist script for one index entry; whether it changed the index. A
+    /// script that fails (an index that is not a list of keys, say) is logged and counted as no
+    /// change, so one damaged index does not stop the rest.
+    async fn fix_entry(&self, script: &redis::Script, shop: &str, key: &str) -> Result<bool> {
         let mut invocation = script.prepare_invoke();
         invocation
             .key(self.layout.index_key(shop))
-            .key(self.layout.session_key(id))
+            .key(key)
             .arg(shop);
-        let changed: i64 = self.invoke("repair a shop's index", &invocation).await?;
-        Ok(changed == 1)
+        match self
+            .invoke::<i64>("repair a shop's index", &invocation)
+            .await
+        {
+            Ok(changed) => Ok(changed == 1),
+            Err(Error::Redis { source, .. }) if source.code().is_some() => {
+                tracing::warn!(shop, error = %source, "could not repair a shop's index");
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -246,13 +302,7 @@ fn glob_escape(text: &str) -> String {
 #[async_trait]
 impl AdminStorage for RedisSessionStorage {
     fn describe(&self) -> String {
-        format!("Redis, key prefix {:?}", self.prefix())
-    }
-
-    async fn approximate_len(&self) -> Result<Option<u64>> {
-        // The whole database's keys: an upper bound when other data shares it.
-        let keys: u64 = self.query("count the keys", &redis::cmd("DBSIZE")).await?;
-        Ok(Some(keys))
+        format!("Redis, key prefix {}", self.prefix())
     }
 
     async fn walk(&self, shop: Option<&str>, visit: &mut (dyn FnMut(Walked) + Send)) -> Result<()> {
@@ -290,23 +340,41 @@ impl AdminStorage for RedisSessionStorage {
         }
     }
 
+    /// Scans the whole prefix (the Node adapter's index can miss sessions), then deletes each
+    /// session found in a script that checks its shop again.
     async fn delete_shop(&self, shop: &str) -> Result<Vec<String>> {
-        let mut ids = Vec::new();
-        self.walk(Some(shop), &mut |walked| {
-            if let Walked::Session(stored) = walked {
-                ids.push(stored.session.id);
+        let mut keys = Vec::new();
+        self.scan(&mut |scanned| {
+            if let Scanned::Session { key, stored, .. } = scanned {
+                if stored.session.shop == shop {
+                    keys.push(key);
+                }
             }
         })
         .await?;
-        ids.sort();
-        self.delete_sessions(&ids).await?;
+        keys.sort();
+        let mut deleted = Vec::new();
+        for batch in keys.chunks(super::DELETE_BATCH) {
+            let mut invocation = scripts::DELETE.prepare_invoke();
+            invocation.key(batch).arg(self.prefix()).arg(shop);
+            let gone: Vec<String> = self.invoke("delete a shop's sessions", &invocation).await?;
+            deleted.extend(
+                gone.iter()
+                    .map(|key| self.layout.id_of(key).unwrap_or(key).to_owned()),
+            );
+        }
         // The find script drops from the index what is gone, and the index once it is empty.
         if !Layout::is_reserved(shop) {
             let mut invocation = scripts::FIND.prepare_invoke();
             invocation.key(self.layout.index_key(shop));
-            let _: Vec<Option<Vec<u8>>> = self.invoke("clean a shop's index", &invocation).await?;
+            let cleaned = self
+                .invoke::<Vec<Option<Vec<u8>>>>("clean a shop's index", &invocation)
+                .await;
+            if let Err(error) = cleaned {
+                tracing::warn!(shop, error = %with_sources(&error), "could not clean the shop's index");
+            }
         }
-        Ok(ids)
+        Ok(deleted)
     }
 
     /// Redis removes a key when its TTL runs out. What it cannot remove is done here: sessions
@@ -334,11 +402,10 @@ impl AdminStorage for RedisSessionStorage {
         }
         for (shop, keys) in &census.indexes {
             for key in keys {
-                if !census.sessions.contains_key(key) && !census.unreadable_keys.contains(key) {
-                    let id = self.layout.id_of(key).unwrap_or(key);
-                    if self.fix_entry(&scripts::UNLIST, shop, id).await? {
-                        report.stale_entries_removed += 1;
-                    }
+                let gone =
+                    !census.sessions.contains_key(key) && !census.unreadable_keys.contains(key);
+                if gone && self.fix_entry(&scripts::UNLIST, shop, key).await? {
+                    report.stale_entries_removed += 1;
                 }
             }
         }
@@ -348,9 +415,11 @@ impl AdminStorage for RedisSessionStorage {
 
     async fn verify(&self) -> Result<VerifyReport> {
         let census = self.census().await?;
+        let (mut problems, findings) = self.findings(&census);
+        problems.extend(findings.into_iter().map(|finding| finding.problem));
         Ok(VerifyReport {
             records: census.sessions.len() + census.unreadable.len(),
-            problems: self.problems(&census),
+            problems,
         })
     }
 
@@ -362,19 +431,15 @@ impl AdminStorage for RedisSessionStorage {
             corrupt: census.unreadable.len(),
             ..RepairReport::default()
         };
-        for problem in self.problems(&census) {
-            match problem {
-                VerifyProblem::MissingShopEntry { id, shop }
-                    if self.fix_entry(&scripts::RELIST, &shop, &id).await? =>
-                {
-                    report.missing_rebuilt += 1;
+        for finding in self.findings(&census).1 {
+            let (script, count) = match finding.problem {
+                VerifyProblem::MissingShopEntry { .. } => {
+                    (&*scripts::RELIST, &mut report.missing_rebuilt)
                 }
-                VerifyProblem::StaleShopEntry { shop, id }
-                    if self.fix_entry(&scripts::UNLIST, &shop, &id).await? =>
-                {
-                    report.stale_removed += 1;
-                }
-                _ => {}
+                _ => (&*scripts::UNLIST, &mut report.stale_removed),
+            };
+            if self.fix_entry(script, &finding.shop, &finding.key).await? {
+                *count += 1;
             }
         }
         report.elapsed = started.elapsed();
@@ -396,17 +461,6 @@ impl AdminStorage for RedisSessionStorage {
 
     async fn disk_usage(&self) -> Result<Option<u64>> {
         Ok(None)
-    }
-}
-
-impl RedisSessionStorage {
-    /// A session's deadline by its dates only (see `is_past_deadline` in `mod.rs`).
-    fn dates_deadline_ms(&self, session: &crate::Session, now_ms: u64) -> Option<u64> {
-        let by_dates = crate::storage::ttl::TtlPolicy {
-            offline_ttl: None,
-            ..self.ttl
-        };
-        by_dates.deadline_ms(session, now_ms)
     }
 }
 

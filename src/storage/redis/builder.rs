@@ -35,6 +35,7 @@ pub struct RedisSessionStorageBuilder {
     ttl: TtlPolicy,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    mark_migration_done: bool,
 }
 
 /// The URL can hold a password, so it is left out.
@@ -58,7 +59,16 @@ impl RedisSessionStorageBuilder {
             ttl: TtlPolicy::default(),
             timeout: DEFAULT_REDIS_TIMEOUT,
             clock: Arc::new(SystemClock),
+            mark_migration_done: true,
         }
+    }
+
+    /// Whether [`connect`](Self::connect) records the Node adapter's migration as done
+    /// (default `true`; why, in the README's Redis section). A tool that must not write to a
+    /// Redis it only looks at, like the `shopify-sessions` command line, turns it off.
+    pub fn mark_migration_done(mut self, mark: bool) -> Self {
+        self.mark_migration_done = mark;
+        self
     }
 
     /// The key prefix (default [`DEFAULT_REDIS_PREFIX`](super::DEFAULT_REDIS_PREFIX), the
@@ -153,7 +163,9 @@ impl RedisSessionStorageBuilder {
             clock: self.clock,
         };
         refuse_cluster(&storage).await?;
-        mark_migration_done(&storage).await?;
+        if self.mark_migration_done {
+            mark_migration_done(&storage).await?;
+        }
         Ok(storage)
     }
 

@@ -52,11 +52,7 @@ impl Layout {
                  record under the key of that shop's index",
             );
         }
-        // Shopify's shop names hold letters, digits and hyphens; `sanitize_shop` also takes
-        // underscores, which every offline id (`offline_{shop}`) has.
-        let is_shop_domain =
-            |id: &str| !id.contains('_') && sanitize_shop(id).is_ok_and(|shop| shop == id);
-        if session.id == session.shop || is_shop_domain(&session.id) {
+        if session.id == session.shop || Self::is_shop_domain(&session.id) {
             return refuse(
                 "the session id is a shop domain: the Node Redis adapter keeps that shop's index \
                  under its key",
@@ -83,6 +79,14 @@ impl Layout {
     /// The session id of a full session key, `None` when the key is not under this prefix.
     pub(super) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(self.prefix.as_str())?.strip_prefix('_')
+    }
+
+    /// Whether the part of a key after the prefix is spelled as a shop's index is: a shop
+    /// domain. Shopify's shop names hold letters, digits and hyphens; `sanitize_shop` also
+    /// takes underscores, which every offline id (`offline_{shop}`) has, and which the rest of
+    /// a key under a longer prefix (`{prefix}_staging_...`) has.
+    pub(super) fn is_shop_domain(id: &str) -> bool {
+        !id.contains('_') && sanitize_shop(id).is_ok_and(|shop| shop == id)
     }
 
     /// Whether `id` can never name a session (its key is the migration record).

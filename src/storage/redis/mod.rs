@@ -295,7 +295,8 @@ impl SessionStorage for RedisSessionStorage {
         for batch in keys.chunks(DELETE_BATCH) {
             let mut invocation = scripts::DELETE.prepare_invoke();
             invocation.key(batch).arg(self.layout.prefix());
-            self.invoke::<i64>("delete sessions", &invocation).await?;
+            self.invoke::<Vec<String>>("delete sessions", &invocation)
+                .await?;
         }
         Ok(true)
     }

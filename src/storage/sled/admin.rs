@@ -59,11 +59,6 @@ impl AdminStorage for SledSessionStorage {
         format!("sled database {}", self.path().display())
     }
 
-    async fn approximate_len(&self) -> Result<Option<u64>> {
-        // sled keeps no count: knowing it would cost a walk of its own.
-        Ok(None)
-    }
-
     async fn walk(&self, shop: Option<&str>, visit: &mut (dyn FnMut(Walked) + Send)) -> Result<()> {
         let Some(shop) = shop else {
             for item in &self.inner.sessions {

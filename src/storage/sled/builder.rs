@@ -243,8 +243,8 @@ impl fmt::Debug for SledSessionStorageBuilder {
 /// database is dropped, sled's I/O threads can hold its lock file for a moment longer (fuzzing
 /// found a drop followed at once by an open failing as locked); a lock held by a live storage
 /// is still reported as [`Error::Locked`] after this short grace.
-const LOCK_GRACE: Duration = Duration::from_millis(250);
-const LOCK_RETRY_EVERY: Duration = Duration::from_millis(10);
+pub(super) const LOCK_GRACE: Duration = Duration::from_millis(250);
+pub(super) const LOCK_RETRY_EVERY: Duration = Duration::from_millis(10);
 
 fn open_with_lock_grace(config: &sled::Config, path: &Path) -> Result<sled::Db> {
     let started = std::time::Instant::now();

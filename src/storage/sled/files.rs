@@ -144,6 +144,72 @@ pub(crate) fn not_a_database(path: &Path) -> Error {
     io_error("no session database at", path, source)
 }
 
+/// An exclusive hold on a database, as sled's own: `flock` on its log file (sled
+/// `config.rs:576-598`, through fs2's `try_lock_exclusive`, `fs2 unix.rs:38-39`). While it is
+/// held no `SledSessionStorage` can open the database; it follows the directory when the
+/// directory is renamed. Dropping it lets go.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) struct DatabaseLock(#[allow(dead_code)] File);
+
+/// Takes [`DatabaseLock`] on the database at `path`, waiting out the moment sled's I/O threads
+/// keep theirs after a close (see `open_with_lock_grace` in `builder.rs`); [`Error::Locked`]
+/// when another process has it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn lock_database(path: &Path) -> Result<DatabaseLock> {
+    use rustix::fs::{FlockOperation, flock};
+    let file = path.join(LOG_FILE);
+    let log = File::open(&file).map_err(|source| io_error("cannot open", &file, source))?;
+    let started = std::time::Instant::now();
+    loop {
+        match flock(&log, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(DatabaseLock(log)),
+            Err(errno) if errno == rustix::io::Errno::WOULDBLOCK => {
+                if started.elapsed() >= super::builder::LOCK_GRACE {
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                        source: sled::Error::Io(std::io::Error::from(errno)),
+                    });
+                }
+                std::thread::sleep(super::builder::LOCK_RETRY_EVERY);
+            }
+            Err(errno) => return Err(io_error("cannot lock", &file, errno.into())),
+        }
+    }
+}
+
+/// Gives everything under `to` the owner and group of `from`, and `to` itself the mode of
+/// `from`: a copy made by an operator (as root, say) must open for the app's own user.
+#[cfg(unix)]
+pub(crate) fn match_owner(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let source = std::fs::metadata(from).map_err(|error| io_error("cannot read", from, error))?;
+    chown_all(to, source.uid(), source.gid())?;
+    let mode = std::fs::Permissions::from_mode(source.mode() & 0o7777);
+    std::fs::set_permissions(to, mode)
+        .map_err(|error| io_error("cannot set the mode of", to, error))
+}
+
+#[cfg(unix)]
+fn chown_all(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .map_err(|error| io_error("cannot give the database's owner to", path, error))?;
+    if path.is_dir() {
+        let entries =
+            std::fs::read_dir(path).map_err(|source| io_error("cannot list", path, source))?;
+        for entry in entries {
+            let entry = entry.map_err(|source| io_error("cannot list", path, source))?;
+            chown_all(&entry.path(), uid, gid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Without Unix owners, there is nothing to match.
+#[cfg(not(unix))]
+pub(crate) fn match_owner(_: &Path, _: &Path) -> Result<()> {
+    Ok(())
+}
+
 /// Swaps two directories in one step (`renameat2` with `RENAME_EXCHANGE`): at every moment each
 /// path names a whole directory. Both must be on one file system.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -157,14 +223,6 @@ pub(crate) fn exchange(a: &Path, b: &Path) -> Result<()> {
         ),
         source: errno.into(),
     })
-}
-
-/// Without `renameat2`, no two directories can be swapped in one step.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn exchange(_: &Path, _: &Path) -> Result<()> {
-    Err(Error::Unsupported(
-        "replacing a database in place needs Linux's renameat2 (RENAME_EXCHANGE)",
-    ))
 }
 
 /// Renames `from` to `to` and syncs their parent directory, so the new name survives a crash.
