@@ -129,6 +129,17 @@ pub enum Error {
     )]
     RedisCluster(#[source] Option<redis::RedisError>),
 
+    /// A SQLite database being imported from could not be read (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    #[error("{context}")]
+    Sqlite {
+        /// What was being read, naming the file.
+        context: String,
+        /// rusqlite's error.
+        source: rusqlite::Error,
+    },
+
     /// A call to a remote store did not answer in time. It may or may not have taken effect.
     #[error("timed out after {after:?} trying to {operation}")]
     Timeout {

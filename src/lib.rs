@@ -53,6 +53,7 @@ mod storage;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+pub mod transfer;
 
 /// Internals exposed for the fuzz targets and benchmarks (feature `unstable-internals`); not a stable API.
 #[cfg(feature = "unstable-internals")]

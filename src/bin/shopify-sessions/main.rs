@@ -11,6 +11,7 @@ mod inspect;
 mod maintain;
 mod output;
 mod target;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ enum Command {
     Sweep(maintain::SweepArgs),
     Verify(maintain::VerifyArgs),
     Compact(compact::CompactArgs),
+    Export(transfer::ExportArgs),
+    Import(transfer::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +95,8 @@ async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
         Command::Delete(args) => delete::run(args, &store, output).await,
         Command::Sweep(args) => maintain::sweep(args, &store, output).await,
         Command::Verify(args) => maintain::verify(args, &store, output).await,
+        Command::Export(args) => transfer::export_sessions(args, &store, output).await,
+        Command::Import(args) => transfer::import_sessions(args, target, &store, output).await,
         Command::Compact(_) => unreachable!("handled above"),
     };
     // Closed cleanly even after a failed command, so the next open needs no repair.

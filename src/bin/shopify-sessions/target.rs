@@ -22,9 +22,9 @@ pub struct Target {
     )]
     pub redis: Option<String>,
 
-    /// The Redis key prefix.
+    /// The key prefix of the Redis named by --redis or `import --from-redis`.
     #[cfg(feature = "redis")]
-    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "redis")]
+    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX)]
     pub prefix: String,
 
     /// On Redis, the app's retention in seconds (RedisSessionStorageBuilder::retention): how
