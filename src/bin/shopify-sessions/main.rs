@@ -87,7 +87,7 @@ async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
         // Compaction opens (and closes) the database itself.
         return compact::run(args, target, output).await;
     }
-    let store = target.open().await?;
+    let store = target.open(matches!(command, Command::Import(_))).await?;
     let outcome = match command {
         Command::Stats(args) => inspect::stats(args, &store, output).await,
         Command::List(args) => inspect::list(args, &store, output).await,

@@ -107,8 +107,10 @@ impl Target {
         })
     }
 
-    /// Opens the chosen store; a usage error (exit 2) when none was chosen.
-    pub async fn open(&self) -> Result<Store, Error> {
+    /// Opens the chosen store; a usage error (exit 2) when none was chosen. A sled database is
+    /// created only when `create` is set (an import's target); otherwise a path with no
+    /// database is an error, so a typo is not a new empty database.
+    pub async fn open(&self, create: bool) -> Result<Store, Error> {
         #[cfg(feature = "redis")]
         if let Some(url) = &self.redis {
             let storage = shopify_session_storage::RedisSessionStorage::builder(url.clone())
@@ -131,7 +133,7 @@ impl Target {
         // Opening may repair after a crash, which blocks on the disk.
         tokio::task::spawn_blocking(move || {
             SledSessionStorage::builder(path)
-                .create_if_missing(false)
+                .create_if_missing(create)
                 .open()
         })
         .await
