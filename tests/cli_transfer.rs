@@ -246,6 +246,33 @@ fn imports_the_sqlite_adapters_table_with_dates_in_seconds() {
     );
 }
 
+/// A file Shopify's real SQLite adapter (8.0.0) wrote: each session imports as the adapter
+/// itself loads it, and the expired one is skipped.
+#[test]
+fn imports_a_file_the_real_sqlite_adapter_wrote() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let file = fixtures.join("shopify-sqlite-adapter-8.0.0.sqlite");
+    let loaded: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("shopify-sqlite-adapter-8.0.0.loaded.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessions.db");
+    let report = json_of(&db, &["import", "--from-sqlite", file.to_str().unwrap()]);
+    assert_eq!(report["imported"], 3, "{report}");
+    assert_eq!(
+        report["skipped"],
+        json!([{
+            "origin": "row 4 (id offline_gone.myshopify.com)",
+            "reason": "past its dates (expired, with no live refresh token)"
+        }])
+    );
+    for node in &loaded[..3] {
+        assert_eq!(&stored(&db, node["id"].as_str().unwrap()), node);
+    }
+}
+
 #[test]
 fn imports_the_older_sqlite_adapter_table_with_the_user_id_as_text() {
     let dir = tempfile::tempdir().unwrap();
