@@ -136,8 +136,8 @@ pub enum Error {
     Sqlite {
         /// What was being read, naming the file.
         context: String,
-        /// rusqlite's error.
-        source: rusqlite::Error,
+        /// rusqlite's error, when SQLite failed (not when the file lacks the table).
+        source: Option<rusqlite::Error>,
     },
 
     /// A call to a remote store did not answer in time. It may or may not have taken effect.

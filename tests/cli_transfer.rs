@@ -453,6 +453,105 @@ fn imports_prismas_session_table_with_either_date_encoding() {
 }
 
 #[test]
+fn edge_cases_of_the_sources_are_named_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Prisma with both date encodings in one table (an app moved to a driver adapter), a date
+    // of 0 (none, as Node reads it) and a date in milliseconds where seconds belong.
+    let file = dir.path().join("mixed.sqlite");
+    let sqlite = prisma_table(&file);
+    sqlite
+        .execute_batch(
+            r#"INSERT INTO "Session" (id, shop, state, isOnline, expires, accessToken) VALUES
+               ('offline_m1.myshopify.com', 'm1.myshopify.com', '', 0, 4070908800000, 't'),
+               ('offline_m2.myshopify.com', 'm2.myshopify.com', '', 0, '2099-01-01T00:00:00.000+00:00', 't'),
+               ('offline_m3.myshopify.com', 'm3.myshopify.com', '', 0, 0, 't');"#,
+        )
+        .unwrap();
+    drop(sqlite);
+    let db = dir.path().join("sessions.db");
+    let report = json_of(
+        &db,
+        &[
+            "import",
+            "--from-sqlite",
+            file.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(report["imported"], 3, "{report}");
+    assert!(!db.exists(), "a dry run creates nothing");
+    let report = json_of(&db, &["import", "--from-sqlite", file.to_str().unwrap()]);
+    assert_eq!(report["imported"], 3, "{report}");
+    assert_eq!(
+        stored(&db, "offline_m1.myshopify.com")["expires"],
+        "2099-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        stored(&db, "offline_m2.myshopify.com")["expires"],
+        "2099-01-01T00:00:00.000Z"
+    );
+    assert!(
+        stored(&db, "offline_m3.myshopify.com")
+            .get("expires")
+            .is_none()
+    );
+
+    let adapter = dir.path().join("adapter.sqlite");
+    let sqlite = Connection::open(&adapter).unwrap();
+    sqlite
+        .execute_batch(
+            "CREATE TABLE shopify_sessions (id varchar(255) NOT NULL PRIMARY KEY,
+               shop varchar(255) NOT NULL, state varchar(255) NOT NULL,
+               isOnline integer NOT NULL, expires integer);
+             INSERT INTO shopify_sessions VALUES
+               ('offline_far.myshopify.com', 'far.myshopify.com', '', 0, 4070908800000);",
+        )
+        .unwrap();
+    drop(sqlite);
+    let report = json_of(&db, &["import", "--from-sqlite", adapter.to_str().unwrap()]);
+    assert_eq!(
+        report["skipped"][0]["reason"], "unreadable date in `expires`",
+        "milliseconds in a column of seconds land past year 9999: {report}"
+    );
+
+    // Lines: not UTF-8, a missing shop, an unreadable date; the good line still imports.
+    let lines = dir.path().join("lines.jsonl");
+    let mut bytes =
+        b"\xff\xfe\n{\"id\":\"offline_n.myshopify.com\",\"state\":\"\",\"isOnline\":false}\n"
+            .to_vec();
+    bytes.extend_from_slice(br#"{"id":"offline_d.myshopify.com","shop":"d.myshopify.com","state":"","isOnline":false,"expires":"shpat_not_a_date"}"#);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(
+        br#"{"id":"offline_g.myshopify.com","shop":"g.myshopify.com","state":"","isOnline":false}"#,
+    );
+    std::fs::write(&lines, bytes).unwrap();
+    let output = cli(&db, &["import", lines.to_str().unwrap(), "--json"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains("shpat_not_a_date"), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["imported"], 1, "{report}");
+    assert_eq!(
+        report["skipped"],
+        json!([
+            {"origin": "line 1", "reason": "not UTF-8 text"},
+            {"origin": "line 2", "reason": "missing shop"},
+            {"origin": "line 3", "reason": "unreadable date in `expires`"},
+        ])
+    );
+
+    // A file that is not there is a failure; a --table without --from-sqlite, a usage error.
+    let missing = cli(&db, &["import", "--from-sqlite", "/nonexistent/x.sqlite"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("error: cannot open /nonexistent/x.sqlite")
+    );
+    let usage = cli(&db, &["import", lines.to_str().unwrap(), "--table", "x"]);
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
 fn json_lines_with_a_broken_line_import_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let a = offline("a.myshopify.com", "shpat_a");

@@ -9,7 +9,11 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339, macros::form
 
 /// Formats `time` as `JSON.stringify(new Date(...))` does: UTC, millisecond precision.
 pub(crate) fn to_rfc3339_millis(time: SystemTime) -> Result<String, String> {
-    let utc = OffsetDateTime::from(time);
+    // Through epoch milliseconds: `OffsetDateTime::from(SystemTime)` panics on a date outside
+    // its range, and a `SystemTime` can be anything.
+    let millis = to_epoch_millis(time);
+    let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .map_err(|_| "the date is out of range".to_owned())?;
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     utc.format(&format)
@@ -147,6 +151,14 @@ pub(crate) mod optional_rfc3339 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_out_of_range_is_an_error_not_a_panic() {
+        let far = UNIX_EPOCH + Duration::from_secs(1_000_000_000_000);
+        assert!(to_rfc3339_millis(far).is_err());
+        let before = UNIX_EPOCH - Duration::from_secs(1_000_000_000_000);
+        assert!(to_rfc3339_millis(before).is_err());
+    }
 
     #[test]
     fn writes_milliseconds_in_utc() {

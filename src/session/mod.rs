@@ -1,6 +1,6 @@
 //! The [`Session`] record, as Shopify's libraries define it.
 
-mod dates;
+pub(crate) mod dates;
 mod debug;
 mod equals;
 mod json;

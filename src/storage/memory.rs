@@ -139,3 +139,79 @@ impl SessionStorage for MemorySessionStorage {
         }))
     }
 }
+
+/// Sessions in memory have no deadline, no indexes to go wrong and no files: a walk is the map,
+/// and sweep, verify and repair have nothing to do.
+#[async_trait]
+impl crate::admin::AdminStorage for MemorySessionStorage {
+    fn describe(&self) -> String {
+        "sessions in memory".to_owned()
+    }
+
+    async fn walk(
+        &self,
+        shop: Option<&str>,
+        visit: &mut (dyn FnMut(crate::admin::Walked) + Send),
+    ) -> Result<()> {
+        let sessions: Vec<Session> = self.read(|sessions| {
+            sessions
+                .by_id
+                .values()
+                .filter(|session| shop.is_none_or(|shop| session.shop == shop))
+                .cloned()
+                .collect()
+        });
+        for session in sessions {
+            visit(crate::admin::Walked::Session(
+                crate::admin::StoredSession::new(session, None),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn load_stored(&self, id: &str) -> Result<Option<crate::admin::StoredSession>> {
+        Ok(self
+            .read(|sessions| sessions.by_id.get(id).cloned())
+            .map(|session| crate::admin::StoredSession::new(session, None)))
+    }
+
+    async fn delete_shop(&self, shop: &str) -> Result<Vec<String>> {
+        Ok(self.write(|sessions| {
+            let ids: Vec<String> = sessions
+                .by_shop
+                .get(shop)
+                .map(|ids| ids.iter().cloned().collect())
+                .unwrap_or_default();
+            for id in &ids {
+                sessions.remove(id);
+            }
+            ids
+        }))
+    }
+
+    async fn sweep_expired(&self) -> Result<crate::SweepReport> {
+        Ok(crate::SweepReport::default())
+    }
+
+    async fn verify(&self) -> Result<crate::VerifyReport> {
+        Ok(crate::VerifyReport {
+            records: self.len(),
+            problems: Vec::new(),
+        })
+    }
+
+    async fn repair(&self) -> Result<crate::RepairReport> {
+        Ok(crate::RepairReport {
+            records: self.len(),
+            ..crate::RepairReport::default()
+        })
+    }
+
+    async fn layout(&self) -> Result<String> {
+        Ok("memory".to_owned())
+    }
+
+    async fn disk_usage(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+}

@@ -1,11 +1,7 @@
 //! JSON lines: one session per line, in Shopify's `toObject()` shape or as a property array
 //! (`toPropertyArray(true)`), the two shapes Shopify's libraries write.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-    time::SystemTime,
-};
+use std::{io::Write, path::Path, time::SystemTime};
 
 use serde_json::Value;
 
@@ -48,12 +44,39 @@ pub fn parse_line(line: &str) -> std::result::Result<Session, String> {
     let text = line.trim();
     let value: Value = serde_json::from_str(text).map_err(|error| json_reason(&error))?;
     match &value {
-        Value::Object(_) => serde_json::from_value(value).map_err(|error| json_reason(&error)),
+        Value::Object(fields) => {
+            check_fields(fields)?;
+            serde_json::from_value(value).map_err(|error| json_reason(&error))
+        }
         Value::Array(_) => {
             Session::from_property_array_json(&value, true).map_err(|error| error.to_string())
         }
         _ => Err("neither a session object nor a property array".to_owned()),
     }
+}
+
+/// Names what is wrong with the fields people get wrong (the deserializer would only say "a
+/// field of the wrong type").
+fn check_fields(fields: &serde_json::Map<String, Value>) -> std::result::Result<(), String> {
+    for required in ["id", "shop"] {
+        match fields.get(required) {
+            Some(Value::String(text)) if !text.is_empty() => {}
+            Some(Value::String(_) | Value::Null) | None => {
+                return Err(format!("missing {required}"));
+            }
+            Some(_) => return Err(format!("`{required}` is not a string")),
+        }
+    }
+    for date in ["expires", "refreshTokenExpires"] {
+        match fields.get(date) {
+            None | Some(Value::Null) => {}
+            Some(value) => {
+                crate::session::dates::from_json_value(value)
+                    .map_err(|_| format!("unreadable date in `{date}`"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `serde_json`'s own messages can quote the value they met; this says where and what kind.
@@ -116,19 +139,27 @@ pub async fn export<S: AdminStorage + ?Sized>(
         source,
     };
     for session in &sessions {
-        let line = to_line(session, format)?;
-        writeln!(out, "{line}").map_err(write_error)?;
-        report.exported += 1;
+        match to_line(session, format) {
+            Ok(line) => {
+                writeln!(out, "{line}").map_err(write_error)?;
+                report.exported += 1;
+            }
+            // One session that cannot be written (a date out of range) stops nothing.
+            Err(error) => report
+                .unreadable
+                .push((session.id.clone(), crate::error::with_sources(&error))),
+        }
     }
     out.flush().map_err(write_error)?;
     Ok(report)
 }
 
-/// [`export`] into the file at `path`, written whole or not at all: into `PATH.partial`,
-/// created owner-only (mode 0600: the file holds tokens), synced, then renamed over `path`.
+/// [`export`] into the file at `path`, written whole or not at all: into a new temporary file
+/// beside it, created owner-only (mode 0600: the file holds tokens), synced, then renamed over
+/// `path`.
 ///
 /// # Errors
-/// As [`export`]; [`Error::Io`] naming the file when it cannot be written. The partial file
+/// As [`export`]; [`Error::Io`] naming the file when it cannot be written. The temporary file
 /// is removed on failure.
 pub async fn export_to_file<S: AdminStorage + ?Sized>(
     storage: &S,
@@ -137,43 +168,37 @@ pub async fn export_to_file<S: AdminStorage + ?Sized>(
     path: &Path,
     tick: &mut (dyn FnMut() + Send),
 ) -> Result<ExportReport> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let io_error = |what: &str, file: &Path| {
-        let context = format!("cannot {what} {}", file.display());
+    let io_error = |what: &str| {
+        let context = format!("cannot {what} {}", path.display());
         move |source| Error::Io { context, source }
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".export-").suffix(".partial");
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options
-        .open(&partial)
-        .map_err(io_error("create", &partial))?;
-    // A partial file left by an earlier run keeps its mode through `open`: set it again.
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        &partial,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .map_err(io_error("restrict", &partial))?;
-    let mut out = std::io::BufWriter::new(file);
-    let written = async {
-        let report = export(storage, format, now, &mut out, tick).await?;
-        let file = out
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)
-            .map_err(io_error("write", &partial))?;
-        file.sync_all().map_err(io_error("sync", &partial))?;
-        std::fs::rename(&partial, path).map_err(io_error("rename the export to", path))?;
-        Ok(report)
-    }
-    .await;
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    // A new file of its own (never a symlink or an old file's inode), removed if dropped.
+    let temporary = builder
+        .tempfile_in(parent)
+        .map_err(io_error("create a file beside"))?;
+    let mut out = std::io::BufWriter::new(temporary);
+    let report = export(storage, format, now, &mut out, tick).await?;
+    let temporary = out
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)
+        .map_err(io_error("write"))?;
+    temporary.as_file().sync_all().map_err(io_error("sync"))?;
+    temporary
+        .persist(path)
+        .map_err(|error| error.error)
+        .map_err(io_error("write the export to"))?;
+    std::fs::File::open(parent)
+        .and_then(|directory| directory.sync_all())
+        .map_err(io_error("sync the directory of"))?;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -18,16 +18,21 @@
 use std::{
     collections::HashMap,
     path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
 use super::Incoming;
-use crate::{AssociatedUser, Error, OnlineAccessInfo, Result, Session};
+use crate::{
+    AssociatedUser, Error, OnlineAccessInfo, Result, Session, session::dates::from_epoch_millis,
+};
 
-/// The tables looked for when none is named: the SQLite adapter's, then Prisma's.
+/// The tables looked for when none is named: the SQLite adapter's and Prisma's.
 const DEFAULT_TABLES: [&str; 2] = ["shopify_sessions", "Session"];
+
+/// The name the query gives the rowid, lower case as every column name is looked up.
+const ROWID: &str = "__import_rowid";
 
 /// Which store wrote a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +64,12 @@ pub struct SqliteSessions {
 /// or reading it fails. A row that does not make a session is not an error: its record says
 /// why.
 pub fn read(path: &Path, table: Option<&str>) -> Result<SqliteSessions> {
-    let failed = |context: String| move |source| Error::Sqlite { context, source };
+    let failed = |context: String| {
+        move |source| Error::Sqlite {
+            context,
+            source: Some(source),
+        }
+    };
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -68,50 +78,21 @@ pub fn read(path: &Path, table: Option<&str>) -> Result<SqliteSessions> {
         "cannot open {} as a SQLite database",
         path.display()
     )))?;
-    let exists = |name: &str| -> Result<bool> {
-        connection
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [name],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(|count| count > 0)
-            .map_err(failed(format!(
-                "cannot read the tables of {}",
-                path.display()
-            )))
-    };
-    let table = match table {
-        Some(table) if exists(table)? => table.to_owned(),
-        Some(table) => {
-            return Err(Error::Sqlite {
-                context: format!("{} has no table {table:?}", path.display()),
-                source: rusqlite::Error::QueryReturnedNoRows,
-            });
-        }
-        None => {
-            let mut found = None;
-            for candidate in DEFAULT_TABLES {
-                if exists(candidate)? {
-                    found = Some(candidate.to_owned());
-                    break;
-                }
-            }
-            found.ok_or_else(|| Error::Sqlite {
-                context: format!(
-                    "{} has neither a shopify_sessions nor a Session table (name one with --table)",
-                    path.display()
-                ),
-                source: rusqlite::Error::QueryReturnedNoRows,
-            })?
-        }
-    };
+    let table = find_table(&connection, path, table)?;
     let quoted = format!("\"{}\"", table.replace('"', "\"\""));
     let reading = format!("cannot read the table {table:?} of {}", path.display());
-    let mut statement = connection
-        .prepare(&format!("SELECT * FROM {quoted} ORDER BY rowid"))
-        .or_else(|_| connection.prepare(&format!("SELECT * FROM {quoted}")))
-        .map_err(failed(reading.clone()))?;
+    // The rowid names a row for people (a table made WITHOUT ROWID has none: its position does).
+    let (mut statement, has_rowid) = match connection.prepare(&format!(
+        "SELECT *, rowid AS \"{ROWID}\" FROM {quoted} ORDER BY rowid"
+    )) {
+        Ok(statement) => (statement, true),
+        Err(_) => (
+            connection
+                .prepare(&format!("SELECT * FROM {quoted}"))
+                .map_err(failed(reading.clone()))?,
+            false,
+        ),
+    };
     let columns: HashMap<String, usize> = statement
         .column_names()
         .iter()
@@ -121,9 +102,14 @@ pub fn read(path: &Path, table: Option<&str>) -> Result<SqliteSessions> {
     let layout = layout_of(&connection, &quoted, &table);
     let mut rows = statement.query([]).map_err(failed(reading.clone()))?;
     let mut records = Vec::new();
-    let mut number = 0;
+    let mut number: i64 = 0;
     while let Some(row) = rows.next().map_err(failed(reading.clone()))? {
         number += 1;
+        let label = if has_rowid {
+            row.get::<_, i64>(columns[ROWID]).unwrap_or(number)
+        } else {
+            number
+        };
         let fields = Row {
             values: row,
             columns: &columns,
@@ -131,8 +117,8 @@ pub fn read(path: &Path, table: Option<&str>) -> Result<SqliteSessions> {
         };
         let session = fields.session();
         let origin = match fields.text("id") {
-            Ok(Some(id)) => format!("row {number} (id {id})"),
-            _ => format!("row {number}"),
+            Ok(Some(id)) => format!("row {label} (id {id})"),
+            _ => format!("row {label}"),
         };
         records.push(Incoming::new(origin, session));
     }
@@ -141,6 +127,52 @@ pub fn read(path: &Path, table: Option<&str>) -> Result<SqliteSessions> {
         layout,
         records,
     })
+}
+
+/// The table to read: the one named (in any case, as SQLite matches names), else the only one
+/// of [`DEFAULT_TABLES`] in the file.
+fn find_table(connection: &Connection, path: &Path, table: Option<&str>) -> Result<String> {
+    let named = |name: &str| -> Result<Option<String>> {
+        connection
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                [name],
+                |row| row.get::<_, String>(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(|source| Error::Sqlite {
+                context: format!("cannot read the tables of {}", path.display()),
+                source: Some(source),
+            })
+    };
+    let no_table = |context: String| Error::Sqlite {
+        context,
+        source: None,
+    };
+    if let Some(table) = table {
+        return named(table)?
+            .ok_or_else(|| no_table(format!("{} has no table {table:?}", path.display())));
+    }
+    let mut found = Vec::new();
+    for candidate in DEFAULT_TABLES {
+        found.extend(named(candidate)?);
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(no_table(format!(
+            "{} has neither a shopify_sessions nor a Session table (name one with --table)",
+            path.display()
+        ))),
+        _ => Err(no_table(format!(
+            "{} has both a shopify_sessions and a Session table: name the one the app uses \
+             with --table",
+            path.display()
+        ))),
+    }
 }
 
 /// Prisma declares `DateTime` columns `DATETIME`; the SQLite adapter declares `expires integer`.
@@ -196,16 +228,20 @@ impl Row<'_> {
         session.access_token = self.text("accessToken")?.filter(|token| !token.is_empty());
         session.refresh_token = self.text("refreshToken")?.filter(|token| !token.is_empty());
         session.refresh_token_expires = self.date("refreshTokenExpires")?;
+        // As Node reads a row: the user's columns count on an online session only.
         if is_online {
-            if let Some(id) = self.user_id()? {
-                let mut user = AssociatedUser::new(id);
-                user.first_name = self.text("firstName")?;
-                user.last_name = self.text("lastName")?;
-                user.email = self.text("email")?;
-                user.locale = self.text("locale")?;
-                user.account_owner = self.flag("accountOwner")?;
-                user.collaborator = self.flag("collaborator")?;
-                user.email_verified = self.flag("emailVerified")?;
+            let mut user = AssociatedUser {
+                id: self.user_id()?,
+                ..AssociatedUser::default()
+            };
+            user.first_name = self.text("firstName")?;
+            user.last_name = self.text("lastName")?;
+            user.email = self.text("email")?;
+            user.locale = self.text("locale")?;
+            user.account_owner = self.flag("accountOwner")?;
+            user.collaborator = self.flag("collaborator")?;
+            user.email_verified = self.flag("emailVerified")?;
+            if user != AssociatedUser::default() {
                 session.online_access_info = Some(OnlineAccessInfo::new(user));
             }
         }
@@ -242,10 +278,12 @@ impl Row<'_> {
                 ValueRef::Null => continue,
                 ValueRef::Integer(number) => u64::try_from(number).ok(),
                 ValueRef::Real(number) => whole(number),
-                ValueRef::Text(text) => std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|text| text.trim().parse::<f64>().ok())
-                    .and_then(whole),
+                ValueRef::Text(text) => std::str::from_utf8(text).ok().and_then(|text| {
+                    let text = text.trim();
+                    // `'123.0'`: an id node-sqlite3 bound as a float (see the module docs).
+                    let digits = text.strip_suffix(".0").unwrap_or(text);
+                    digits.parse::<u64>().ok()
+                }),
                 ValueRef::Blob(_) => None,
             };
             return id
@@ -255,31 +293,42 @@ impl Row<'_> {
         Ok(None)
     }
 
+    /// A date in the table's unit. 0 is no date, as Node reads it (`if (row.expires)`,
+    /// `value ? new Date(...) : undefined`); dates outside the years 0 to 9999 do not read.
     fn date(&self, column: &str) -> std::result::Result<Option<SystemTime>, String> {
         let unreadable = || format!("unreadable date in `{column}`");
-        let millis_per_unit = match self.layout {
-            SqliteLayout::ShopifyAdapter => 1_000,
-            SqliteLayout::Prisma => 1,
+        let millis_per_unit: f64 = match self.layout {
+            SqliteLayout::ShopifyAdapter => 1_000.0,
+            SqliteLayout::Prisma => 1.0,
         };
-        let from_number = |number: i64| {
-            number
-                .checked_mul(millis_per_unit)
-                .and_then(epoch_millis)
-                .ok_or_else(unreadable)
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let from_number = |number: f64| -> std::result::Result<Option<SystemTime>, String> {
+            if number == 0.0 {
+                return Ok(None);
+            }
+            let millis = (number * millis_per_unit).floor();
+            if !millis.is_finite() || millis.abs() >= 9.0e15 {
+                return Err(unreadable());
+            }
+            from_epoch_millis(millis as i64)
+                .map(Some)
+                .map_err(|_| unreadable())
         };
+        #[allow(clippy::cast_precision_loss)]
         match self.value(column) {
             ValueRef::Null => Ok(None),
-            ValueRef::Integer(number) => from_number(number).map(Some),
-            #[allow(clippy::cast_possible_truncation)]
-            ValueRef::Real(number) if number.is_finite() => from_number(number as i64).map(Some),
+            ValueRef::Integer(number) => from_number(number as f64),
+            ValueRef::Real(number) => from_number(number),
             ValueRef::Text(text) => {
                 let text = std::str::from_utf8(text).map_err(|_| unreadable())?.trim();
-                match text.parse::<i64>() {
-                    Ok(number) => from_number(number).map(Some),
-                    Err(_) => text_date(text).map(Some).ok_or_else(unreadable),
+                if let Ok(number) = text.parse::<f64>() {
+                    from_number(number)
+                } else {
+                    let at = text_date(text).ok_or_else(unreadable)?;
+                    Ok((at != UNIX_EPOCH).then_some(at))
                 }
             }
-            _ => Err(unreadable()),
+            ValueRef::Blob(_) => Err(unreadable()),
         }
     }
 }
@@ -293,17 +342,9 @@ fn whole(number: f64) -> Option<u64> {
     ((0.0..LIMIT).contains(&number) && number.fract() == 0.0).then_some(number as u64)
 }
 
-fn epoch_millis(millis: i64) -> Option<SystemTime> {
-    let offset = Duration::from_millis(millis.unsigned_abs());
-    if millis >= 0 {
-        UNIX_EPOCH.checked_add(offset)
-    } else {
-        UNIX_EPOCH.checked_sub(offset)
-    }
-}
-
 /// RFC 3339 (`2026-12-04T17:00:00.123+00:00`, as Prisma's driver adapters write), or
-/// `YYYY-MM-DD HH:MM:SS[.fff]` in UTC (as older adapters and SQLite's own functions write).
+/// `YYYY-MM-DD HH:MM:SS[.fff]` in UTC (as older adapters and SQLite's own functions write), to
+/// the millisecond, within the years 0 to 9999.
 fn text_date(text: &str) -> Option<SystemTime> {
     use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
     let at = OffsetDateTime::parse(text, &Rfc3339)
@@ -317,17 +358,17 @@ fn text_date(text: &str) -> Option<SystemTime> {
             .map(PrimitiveDateTime::assume_utc)
         })
         .ok()?;
-    let nanos = at.unix_timestamp_nanos();
-    let offset = Duration::from_nanos(u64::try_from(nanos.unsigned_abs()).ok()?);
-    if nanos >= 0 {
-        UNIX_EPOCH.checked_add(offset)
-    } else {
-        UNIX_EPOCH.checked_sub(offset)
-    }
+    let millis = at
+        .unix_timestamp()
+        .checked_mul(1_000)?
+        .checked_add(i64::from(at.millisecond()))?;
+    from_epoch_millis(millis).ok()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -83,11 +83,13 @@ fn main() -> ExitCode {
 type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
 
 async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
-    if let Command::Compact(args) = command {
-        // Compaction opens (and closes) the database itself.
-        return compact::run(args, target, output).await;
-    }
-    let store = target.open(matches!(command, Command::Import(_))).await?;
+    // Compaction opens (and closes) the database itself; an import reads its source first.
+    let command = match command {
+        Command::Compact(args) => return compact::run(args, target, output).await,
+        Command::Import(args) => return transfer::import_sessions(args, target, output).await,
+        other => other,
+    };
+    let store = target.open(false).await?;
     let outcome = match command {
         Command::Stats(args) => inspect::stats(args, &store, output).await,
         Command::List(args) => inspect::list(args, &store, output).await,
@@ -96,8 +98,7 @@ async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
         Command::Sweep(args) => maintain::sweep(args, &store, output).await,
         Command::Verify(args) => maintain::verify(args, &store, output).await,
         Command::Export(args) => transfer::export_sessions(args, &store, output).await,
-        Command::Import(args) => transfer::import_sessions(args, target, &store, output).await,
-        Command::Compact(_) => unreachable!("handled above"),
+        Command::Compact(_) | Command::Import(_) => unreachable!("handled above"),
     };
     // Closed cleanly even after a failed command, so the next open needs no repair.
     let closed = store.close().await;

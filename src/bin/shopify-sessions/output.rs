@@ -6,7 +6,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use serde_json::Value;
 use shopify_session_storage::Error;
 
@@ -71,10 +71,13 @@ impl Output {
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = ProgressBar::with_draw_target(None, target).with_style(
-            ProgressStyle::with_template("{spinner} {msg}: {human_pos} records ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
+        // Cleared however it ends, an error's early return included.
+        let bar = ProgressBar::with_draw_target(None, target)
+            .with_finish(ProgressFinish::AndClear)
+            .with_style(
+                ProgressStyle::with_template("{spinner} {msg}: {human_pos} records ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
         bar.set_message(what);
         bar.enable_steady_tick(Duration::from_millis(120));
         bar

@@ -22,9 +22,9 @@ pub struct Target {
     )]
     pub redis: Option<String>,
 
-    /// The key prefix of the Redis named by --redis or `import --from-redis`.
+    /// The Redis key prefix.
     #[cfg(feature = "redis")]
-    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX)]
+    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "redis")]
     pub prefix: String,
 
     /// On Redis, the app's retention in seconds (RedisSessionStorageBuilder::retention): how
@@ -48,6 +48,8 @@ pub enum Store {
     /// A Redis.
     #[cfg(feature = "redis")]
     Redis(shopify_session_storage::RedisSessionStorage),
+    /// An empty store in memory, for a dry run against a database not made yet.
+    Memory(shopify_session_storage::MemorySessionStorage),
 }
 
 impl Store {
@@ -57,6 +59,7 @@ impl Store {
             Store::Sled(storage) => storage,
             #[cfg(feature = "redis")]
             Store::Redis(storage) => storage,
+            Store::Memory(storage) => storage,
         }
     }
 
@@ -66,6 +69,7 @@ impl Store {
             Store::Sled(storage) => storage.close().await,
             #[cfg(feature = "redis")]
             Store::Redis(_) => Ok(()),
+            Store::Memory(_) => Ok(()),
         }
     }
 }

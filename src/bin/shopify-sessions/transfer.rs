@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::ExitCode,
     time::SystemTime,
 };
@@ -53,13 +53,17 @@ pub struct ImportArgs {
     /// Prisma's Session model (table Session).
     #[arg(long, value_name = "FILE", group = "source")]
     from_sqlite: Option<PathBuf>,
-    /// The table to read, when it is not shopify_sessions or Session.
-    #[arg(long, value_name = "NAME", requires = "from_sqlite")]
+    /// With --from-sqlite: the table to read, when it is not shopify_sessions or Session.
+    #[arg(long, value_name = "NAME")]
     table: Option<String>,
-    /// A Redis in the layout of Shopify's Node Redis adapter (its key prefix: --prefix).
+    /// A Redis in the layout of Shopify's Node Redis adapter.
     #[cfg(feature = "redis")]
     #[arg(long, value_name = "URL", group = "source")]
     from_redis: Option<String>,
+    /// The key prefix of --from-redis (the Node app's `sessionKeyPrefix`).
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "PREFIX", default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "from_redis")]
+    from_prefix: String,
     /// Read and check everything, and report what would be imported, without writing.
     #[arg(long)]
     dry_run: bool,
@@ -94,8 +98,13 @@ pub async fn export_sessions(args: ExportArgs, store: &Store, output: &Output) -
     }
     match &args.file {
         Some(file) => {
+            let mode = if cfg!(unix) {
+                " (created with mode 0600)"
+            } else {
+                ""
+            };
             output.note(&format!(
-                "{} holds access tokens (created with mode 0600): keep it as you keep secrets",
+                "{} holds access tokens{mode}: keep it as you keep secrets",
                 file.display()
             ));
             if output.json() {
@@ -122,18 +131,61 @@ pub async fn export_sessions(args: ExportArgs, store: &Store, output: &Output) -
     Ok(ExitCode::SUCCESS)
 }
 
-/// `import`: reads the source whole (a SQLite table or a Redis) or line by line (JSON lines),
-/// then upserts.
-pub async fn import_sessions(
-    args: ImportArgs,
-    target: &Target,
-    store: &Store,
-    output: &Output,
-) -> Outcome {
+/// `import`: reads the source (a SQLite table or a Redis whole; JSON lines as it goes), then
+/// opens the target (created, unless this is a dry run) and upserts.
+pub async fn import_sessions(args: ImportArgs, target: &Target, output: &Output) -> Outcome {
+    // (clap's `requires` does not hold for an option whose target is in a group.)
+    if args.table.is_some() && args.from_sqlite.is_none() {
+        crate::target::usage("--table names a table of --from-sqlite".to_owned());
+    }
+    let source = read_source(&args, output).await?;
+    let store = match target.open(!args.dry_run).await {
+        Ok(store) => store,
+        // Nothing to compare with: every session would be new.
+        Err(shopify_session_storage::Error::Io { source, .. })
+            if args.dry_run && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            output.note("no database there yet: a dry run counts every session as new");
+            Store::Memory(shopify_session_storage::MemorySessionStorage::new())
+        }
+        Err(error) => return Err(error.into()),
+    };
     let progress = output.progress("importing");
     let now = SystemTime::now();
     let mut tick = || progress.inc(1);
-    let report = if let Some(path) = &args.from_sqlite {
+    let (report, failure) = match source {
+        Source::Records(records) => (
+            import(store.admin(), records, args.dry_run, now, &mut tick).await,
+            None,
+        ),
+        Source::Lines(file, reader) => {
+            import_lines(&file, reader, &store, args.dry_run, now, &mut tick).await
+        }
+    };
+    progress.finish_and_clear();
+    let closed = store.close().await;
+    let report = report?;
+    print_report(&report, output);
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    closed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the records come from.
+enum Source {
+    /// Read whole already.
+    Records(Vec<Incoming>),
+    /// JSON lines, read as they are imported.
+    Lines(PathBuf, Box<dyn BufRead + Send>),
+}
+
+async fn read_source(
+    args: &ImportArgs,
+    output: &Output,
+) -> Result<Source, Box<dyn std::error::Error>> {
+    if let Some(path) = &args.from_sqlite {
         let read = sqlite::read(path, args.table.as_deref())?;
         output.note(&format!(
             "reading table {:?} of {}: {}",
@@ -145,36 +197,15 @@ pub async fn import_sessions(
                 _ => "Shopify's SQLite session adapter (dates in seconds)",
             }
         ));
-        import(store.admin(), read.records, args.dry_run, now, &mut tick).await?
-    } else if let Some(file) = &args.file {
-        import_lines(file, store, args.dry_run, now, &mut tick).await?
-    } else {
-        #[cfg(feature = "redis")]
-        if let Some(url) = &args.from_redis {
-            let records = read_redis(url, &target.prefix).await?;
-            import(store.admin(), records, args.dry_run, now, &mut tick).await?
-        } else {
-            unreachable!("clap requires a source")
-        }
-        #[cfg(not(feature = "redis"))]
-        {
-            let _ = target;
-            unreachable!("clap requires a source")
-        }
+        return Ok(Source::Records(read.records));
+    }
+    #[cfg(feature = "redis")]
+    if let Some(url) = &args.from_redis {
+        return Ok(Source::Records(read_redis(url, &args.from_prefix).await?));
+    }
+    let Some(file) = &args.file else {
+        unreachable!("clap requires a source")
     };
-    progress.finish_and_clear();
-    print_report(&report, output);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Imports JSON lines as they are read; an I/O error stops the import (what was imported stays).
-async fn import_lines(
-    file: &PathBuf,
-    store: &Store,
-    dry_run: bool,
-    now: SystemTime,
-    tick: &mut (dyn FnMut() + Send),
-) -> Result<ImportReport, Box<dyn std::error::Error>> {
     let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
@@ -182,33 +213,59 @@ async fn import_lines(
             .map_err(|error| format!("cannot open {}: {error}", file.display()))?;
         Box::new(BufReader::new(opened))
     };
+    Ok(Source::Lines(file.clone(), reader))
+}
+
+/// Imports JSON lines as they are read. A line that is not UTF-8 is skipped like any bad
+/// record; a read that fails ends the import, and is returned beside the report of what was
+/// imported before it.
+async fn import_lines(
+    file: &Path,
+    mut reader: Box<dyn BufRead + Send>,
+    store: &Store,
+    dry_run: bool,
+    now: SystemTime,
+    tick: &mut (dyn FnMut() + Send),
+) -> (
+    Result<ImportReport, shopify_session_storage::Error>,
+    Option<Box<dyn std::error::Error>>,
+) {
     let failure = std::sync::Mutex::new(None);
-    let records = reader
-        .lines()
-        .enumerate()
-        .map_while(|(index, line)| match line {
-            Ok(line) => Some((index, line)),
-            Err(error) => {
-                *failure
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
-                None
+    let mut number = 0;
+    let records = std::iter::from_fn(|| {
+        loop {
+            let mut bytes = Vec::new();
+            match reader.read_until(b'\n', &mut bytes) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(error) => {
+                    *failure
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    return None;
+                }
             }
-        })
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| Incoming::new(format!("line {}", index + 1), parse_line(&line)));
-    let report = import(store.admin(), records, dry_run, now, tick).await?;
+            number += 1;
+            let origin = format!("line {number}");
+            match String::from_utf8(bytes) {
+                Ok(line) if line.trim().is_empty() => {}
+                Ok(line) => return Some(Incoming::new(origin, parse_line(&line))),
+                Err(_) => return Some(Incoming::new(origin, Err("not UTF-8 text".to_owned()))),
+            }
+        }
+    });
+    let report = import(store.admin(), records, dry_run, now, tick).await;
     let failed = failure
         .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(error) = failed {
-        return Err(format!(
-            "cannot read {} (the lines before were imported): {error}",
-            file.display()
-        )
-        .into());
-    }
-    Ok(report)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .map(|error| {
+            format!(
+                "cannot read {} past line {number} (the lines before were read): {error}",
+                file.display()
+            )
+            .into()
+        });
+    (report, failed)
 }
 
 /// Every session of a Redis in the Node adapter's layout, as records.
@@ -270,6 +327,12 @@ fn print_report(report: &ImportReport, output: &Output) {
         report.skipped.len()
     );
     for skipped in &report.skipped {
-        println!("  skipped {}: {}", skipped.origin, skipped.reason);
+        // An origin can quote an id or key as stored: its control characters are escaped.
+        let origin: String = skipped
+            .origin
+            .chars()
+            .flat_map(char::escape_debug)
+            .collect();
+        println!("  skipped {origin}: {}", skipped.reason);
     }
 }
