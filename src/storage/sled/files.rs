@@ -217,7 +217,8 @@ pub(crate) fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|errno| Error::Io {
         context: format!(
-            "cannot exchange {} and {} (both must be on one file system that supports              renameat2's RENAME_EXCHANGE)",
+            "cannot exchange {} and {} (they must be on one file system that supports renameat2's \
+             RENAME_EXCHANGE)",
             a.display(),
             b.display()
         ),
