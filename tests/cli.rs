@@ -668,6 +668,9 @@ fn the_commands_work_on_redis_too() {
     // With the app's retention, the session a Node app stored is not past its deadline yet.
     let retained_stats = redis_json(&["stats", "--retention", "172800"]);
     assert_eq!(retained_stats["expired_not_swept"], 0, "{retained_stats}");
+    // Options of the store given after the command (`stats --prefix P --redis URL`).
+    let prefixed = redis_json(&["stats", "--prefix", "shopify_sessions"]);
+    assert_eq!(prefixed["sessions"], 5, "{prefixed}");
 
     let listed = stdout(&redis_run(&["list", "--shop", "a.myshopify.com", "--json"]));
     assert_eq!(listed.lines().count(), 3, "{listed}");

@@ -547,8 +547,20 @@ fn edge_cases_of_the_sources_are_named_not_fatal() {
         String::from_utf8_lossy(&missing.stderr)
             .starts_with("error: cannot open /nonexistent/x.sqlite")
     );
-    let usage = cli(&db, &["import", lines.to_str().unwrap(), "--table", "x"]);
-    assert_eq!(usage.status.code(), Some(2));
+    for misplaced in [&["--table", "x"][..], &["--from-prefix", "app"]] {
+        let mut args = vec!["import", lines.to_str().unwrap()];
+        args.extend_from_slice(misplaced);
+        let usage = cli(&db, &args);
+        assert_eq!(usage.status.code(), Some(2), "{misplaced:?}");
+    }
+    let usage = cli(&db, &["stats", "--prefix", "app"]);
+    assert_eq!(usage.status.code(), Some(2), "--prefix without --redis");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

@@ -195,6 +195,9 @@ pub async fn export_to_file<S: AdminStorage + ?Sized>(
         .persist(path)
         .map_err(|error| error.error)
         .map_err(io_error("write the export to"))?;
+    // The new name survives a crash once the directory is synced (Unix; elsewhere a directory
+    // does not open as a file).
+    #[cfg(unix)]
     std::fs::File::open(parent)
         .and_then(|directory| directory.sync_all())
         .map_err(io_error("sync the directory of"))?;

@@ -306,7 +306,8 @@ impl Row<'_> {
             if number == 0.0 {
                 return Ok(None);
             }
-            let millis = (number * millis_per_unit).floor();
+            // Cut towards zero, as Node's `new Date(n)` does.
+            let millis = (number * millis_per_unit).trunc();
             if !millis.is_finite() || millis.abs() >= 9.0e15 {
                 return Err(unreadable());
             }

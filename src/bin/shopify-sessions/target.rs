@@ -24,7 +24,7 @@ pub struct Target {
 
     /// The Redis key prefix.
     #[cfg(feature = "redis")]
-    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "redis")]
+    #[arg(long, global = true, default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX)]
     pub prefix: String,
 
     /// On Redis, the app's retention in seconds (RedisSessionStorageBuilder::retention): how
@@ -81,6 +81,12 @@ impl Target {
     #[cfg(feature = "redis")]
     pub fn settle(&mut self, matches: &clap::ArgMatches) {
         use clap::parser::ValueSource;
+        // (Checked here: clap's `requires` does not see a global option given on another
+        // command level.)
+        let given = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+        if self.redis.is_none() && (given("prefix") || given("retention")) {
+            usage("--prefix and --retention go with --redis URL".to_owned());
+        }
         if self.db.is_none() || self.redis.is_none() {
             return;
         }
@@ -90,6 +96,19 @@ impl Target {
             (false, true) => self.redis = None,
             _ => usage("choose one store: --db PATH or --redis URL (SHOPIFY_SESSIONS_DB or SHOPIFY_SESSIONS_REDIS)".to_owned()),
         }
+    }
+
+    /// Whether the chosen store is a sled path that does not exist at all (a dry run can count
+    /// against an empty store; any other failure to read the path is an error).
+    pub fn names_a_missing_path(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.redis.is_some() {
+            return false;
+        }
+        self.db.as_ref().is_some_and(|path| {
+            std::fs::symlink_metadata(path)
+                .is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
+        })
     }
 
     /// Nothing to settle with one kind of store.

@@ -60,10 +60,11 @@ pub struct ImportArgs {
     #[cfg(feature = "redis")]
     #[arg(long, value_name = "URL", group = "source")]
     from_redis: Option<String>,
-    /// The key prefix of --from-redis (the Node app's `sessionKeyPrefix`).
+    /// With --from-redis: its key prefix (the Node app's `sessionKeyPrefix`; default
+    /// shopify_sessions).
     #[cfg(feature = "redis")]
-    #[arg(long, value_name = "PREFIX", default_value = shopify_session_storage::DEFAULT_REDIS_PREFIX, requires = "from_redis")]
-    from_prefix: String,
+    #[arg(long, value_name = "PREFIX")]
+    from_prefix: Option<String>,
     /// Read and check everything, and report what would be imported, without writing.
     #[arg(long)]
     dry_run: bool,
@@ -138,13 +139,15 @@ pub async fn import_sessions(args: ImportArgs, target: &Target, output: &Output)
     if args.table.is_some() && args.from_sqlite.is_none() {
         crate::target::usage("--table names a table of --from-sqlite".to_owned());
     }
+    #[cfg(feature = "redis")]
+    if args.from_prefix.is_some() && args.from_redis.is_none() {
+        crate::target::usage("--from-prefix names the prefix of --from-redis".to_owned());
+    }
     let source = read_source(&args, output).await?;
     let store = match target.open(!args.dry_run).await {
         Ok(store) => store,
         // Nothing to compare with: every session would be new.
-        Err(shopify_session_storage::Error::Io { source, .. })
-            if args.dry_run && source.kind() == std::io::ErrorKind::NotFound =>
-        {
+        Err(_) if args.dry_run && target.names_a_missing_path() => {
             output.note("no database there yet: a dry run counts every session as new");
             Store::Memory(shopify_session_storage::MemorySessionStorage::new())
         }
@@ -201,7 +204,11 @@ async fn read_source(
     }
     #[cfg(feature = "redis")]
     if let Some(url) = &args.from_redis {
-        return Ok(Source::Records(read_redis(url, &args.from_prefix).await?));
+        let prefix = args
+            .from_prefix
+            .as_deref()
+            .unwrap_or(shopify_session_storage::DEFAULT_REDIS_PREFIX);
+        return Ok(Source::Records(read_redis(url, prefix).await?));
     }
     let Some(file) = &args.file else {
         unreachable!("clap requires a source")
