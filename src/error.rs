@@ -201,6 +201,15 @@ pub enum CorruptRecord {
     OtherId,
 }
 
+/// Why a record did not decode, for reports that name its id beside it: what is wrong with
+/// the record for [`Error::Corrupt`] (not its id again), the whole chain otherwise.
+pub(crate) fn record_reason(error: &Error) -> String {
+    match error {
+        Error::Corrupt { source, .. } => with_sources(source),
+        other => with_sources(other),
+    }
+}
+
 /// An error and its sources as one line, `outer: inner: ...`, for reports and log fields that
 /// are text.
 pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 
 use super::{SledSessionStorage, codec, files, index, layout::LAYOUT_VERSION, repair};
 use crate::{
-    Error, RepairReport, Result, SweepReport, VerifyReport,
+    RepairReport, Result, SweepReport, VerifyReport,
     admin::{AdminStorage, StoredSession, Walked},
-    error::with_sources,
+    error::record_reason,
 };
 
 impl SledSessionStorage {
@@ -16,13 +16,9 @@ impl SledSessionStorage {
     fn walked(id: &str, bytes: &[u8]) -> Walked {
         match codec::decode(id, bytes) {
             Ok(record) => Walked::Session(stored(record)),
-            Err(Error::Corrupt { source, .. }) => Walked::Unreadable {
+            Err(error) => Walked::Unreadable {
                 id: id.to_owned(),
-                reason: with_sources(&source),
-            },
-            Err(other) => Walked::Unreadable {
-                id: id.to_owned(),
-                reason: with_sources(&other),
+                reason: record_reason(&error),
             },
         }
     }

@@ -183,10 +183,7 @@ impl Inner {
             let record = match codec::decode(&id, &bytes) {
                 Ok(record) => record,
                 Err(error) => {
-                    let reason = match error {
-                        crate::Error::Corrupt { source, .. } => crate::error::with_sources(&source),
-                        other => crate::error::with_sources(&other),
-                    };
+                    let reason = crate::error::record_reason(&error);
                     report.problems.push(VerifyProblem::Corrupt { id, reason });
                     continue;
                 }
