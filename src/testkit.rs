@@ -36,7 +36,8 @@ pub const CONCURRENT_TASKS: usize = 1_000;
 /// unknown id; delete and `delete_sessions`, both idempotent; `find_sessions_by_shop` exactly,
 /// also after an overwrite moves a session to another shop and after deletes; that an invalid
 /// session is rejected with [`Error::InvalidSession`] and nothing stored; and
-/// [`CONCURRENT_TASKS`] concurrent store-then-load tasks.
+/// [`CONCURRENT_TASKS`] concurrent store-then-load tasks; and, unless the storage answers
+/// [`Error::Unsupported`], that `replace_session` stores only over the expected tokens.
 ///
 /// # Panics
 /// When the storage breaks the contract; the message names the check.
@@ -52,6 +53,7 @@ where
     deletes(storage, &fixtures).await;
     invalid_sessions_are_rejected(storage, &tag).await;
     concurrent_tasks(storage, &tag).await;
+    replace_is_a_compare_and_set(storage, &tag).await;
 }
 
 /// A tag unique to this run, so that runs never see each other's sessions.
@@ -342,6 +344,66 @@ where
         "concurrent cleanup: {deleted:?}"
     );
     assert_shop(storage, &shop, &[], "find after concurrent cleanup").await;
+}
+
+async fn replace_is_a_compare_and_set<S: SessionStorage>(storage: &S, tag: &str) {
+    let shop = format!("{tag}-cas.myshopify.com");
+    let mut current = Session::new(format!("offline_{shop}"), &shop, "", false);
+    current.access_token = Some("access-1".into());
+    current.refresh_token = Some("refresh-1".into());
+    current.refresh_token_expires = Some(at_millis(4_070_908_800_000));
+    let mut next = current.clone();
+    next.access_token = Some("access-2".into());
+    next.refresh_token = Some("refresh-2".into());
+
+    match storage.replace_session(&current, &next).await {
+        Err(Error::Unsupported(_)) => return,
+        Ok(false) => {}
+        other => panic!("replace_session over nothing stored must be Ok(false), got {other:?}"),
+    }
+    assert_eq!(
+        load(storage, &current.id, "replace over nothing").await,
+        None,
+        "replace_session over nothing stored must store nothing"
+    );
+
+    store(storage, &current, "replace: the session to replace").await;
+    let replaced = storage.replace_session(&current, &next).await;
+    assert!(
+        matches!(replaced, Ok(true)),
+        "replace_session over the expected tokens must be Ok(true), got {replaced:?}"
+    );
+    let loaded = load(storage, &current.id, "load after replace").await;
+    assert_same_session(
+        &next,
+        &loaded.expect("the replacement"),
+        "load after replace",
+    );
+    assert_shop(storage, &shop, &[&next.id], "find after replace").await;
+
+    let mut late = current.clone();
+    late.access_token = Some("access-late".into());
+    let replaced = storage.replace_session(&current, &late).await;
+    assert!(
+        matches!(replaced, Ok(false)),
+        "replace_session over other tokens must be Ok(false), got {replaced:?}"
+    );
+    let loaded = load(storage, &current.id, "load after a refused replace").await;
+    assert_same_session(
+        &next,
+        &loaded.expect("the stored session"),
+        "a refused replace",
+    );
+
+    let mut elsewhere = next.clone();
+    elsewhere.id = format!("offline_{tag}-other.myshopify.com");
+    let refused = storage.replace_session(&next, &elsewhere).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidSession(_))),
+        "replace_session with another id must be Error::InvalidSession, got {refused:?}"
+    );
+    let deleted = storage.delete_session(&current.id).await;
+    assert!(matches!(deleted, Ok(true)), "replace cleanup: {deleted:?}");
 }
 
 async fn store<S: SessionStorage>(storage: &S, session: &Session, check: &str) {

@@ -7,7 +7,10 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::{Result, Session, SessionStorage};
+use crate::{
+    Result, Session, SessionStorage,
+    storage::{check_replacement, holds_tokens_of},
+};
 
 /// Sessions in process memory, for development and tests: everything is lost when the process
 /// ends. Like Shopify's `MemorySessionStorage`, it keeps sessions until they are deleted (no
@@ -52,6 +55,15 @@ impl Sessions {
             }
         }
         Some(session)
+    }
+
+    fn insert(&mut self, session: Session) {
+        self.remove(&session.id);
+        self.by_shop
+            .entry(session.shop.clone())
+            .or_default()
+            .insert(session.id.clone());
+        self.by_id.insert(session.id.clone(), session);
     }
 }
 
@@ -99,15 +111,7 @@ impl SessionStorage for MemorySessionStorage {
     async fn store_session(&self, session: &Session) -> Result<bool> {
         session.validate()?;
         let session = session.clone();
-        self.write(|sessions| {
-            sessions.remove(&session.id);
-            sessions
-                .by_shop
-                .entry(session.shop.clone())
-                .or_default()
-                .insert(session.id.clone());
-            sessions.by_id.insert(session.id.clone(), session);
-        });
+        self.write(|sessions| sessions.insert(session));
         Ok(true)
     }
 
@@ -136,6 +140,20 @@ impl SessionStorage for MemorySessionStorage {
                     .filter_map(|id| sessions.by_id.get(id).cloned())
                     .collect()
             })
+        }))
+    }
+
+    async fn replace_session(&self, expected: &Session, replacement: &Session) -> Result<bool> {
+        check_replacement(expected, replacement)?;
+        Ok(self.write(|sessions| {
+            let unchanged = sessions
+                .by_id
+                .get(&expected.id)
+                .is_some_and(|stored| holds_tokens_of(stored, expected));
+            if unchanged {
+                sessions.insert(replacement.clone());
+            }
+            unchanged
         }))
     }
 }

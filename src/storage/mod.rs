@@ -96,6 +96,43 @@ pub trait SessionStorage: Send + Sync {
 
     /// Every session of `shop`.
     async fn find_sessions_by_shop(&self, shop: &str) -> Result<Vec<Session>>;
+
+    /// Stores `replacement` only if the session stored under its id still holds the access
+    /// and refresh tokens of `expected`, as one atomic step (a compare-and-set). Returns
+    /// `Ok(false)`, and writes nothing, when the stored session holds other tokens or is gone.
+    ///
+    /// This is what keeps a token refresh that finished late from overwriting a newer token
+    /// (see [`refresh`](crate::refresh)). `replacement` is validated as by
+    /// [`store_session`](SessionStorage::store_session), and must have `expected`'s id.
+    ///
+    /// The default answers [`Error::Unsupported`](crate::Error::Unsupported): a storage made
+    /// of callbacks cannot compare and set in one step. Every backend of this crate except
+    /// [`CustomSessionStorage`](crate::CustomSessionStorage) implements it.
+    async fn replace_session(&self, expected: &Session, replacement: &Session) -> Result<bool> {
+        let _ = (expected, replacement);
+        Err(crate::Error::Unsupported(
+            "replace_session (compare-and-set)",
+        ))
+    }
+}
+
+/// Checks what [`SessionStorage::replace_session`] requires of its arguments before anything
+/// is read: a valid replacement with the expected session's id.
+pub(crate) fn check_replacement(expected: &Session, replacement: &Session) -> Result<()> {
+    replacement.validate()?;
+    if expected.id != replacement.id {
+        return Err(crate::Error::invalid(
+            "`id`: a replacement must have the id of the session it replaces",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `stored` still holds the tokens of `expected`: the condition of
+/// [`SessionStorage::replace_session`]. Each refresh rotates both tokens, so equal tokens mean
+/// that no other refresh or sign-in stored a session since `expected` was read.
+pub(crate) fn holds_tokens_of(stored: &Session, expected: &Session) -> bool {
+    stored.access_token == expected.access_token && stored.refresh_token == expected.refresh_token
 }
 
 /// Forwards every method to the storage behind the pointer.
@@ -117,6 +154,13 @@ macro_rules! forward_storage {
             }
             async fn find_sessions_by_shop(&self, shop: &str) -> Result<Vec<Session>> {
                 (**self).find_sessions_by_shop(shop).await
+            }
+            async fn replace_session(
+                &self,
+                expected: &Session,
+                replacement: &Session,
+            ) -> Result<bool> {
+                (**self).replace_session(expected, replacement).await
             }
         }
     };

@@ -53,7 +53,7 @@ use self::{
     value::{decode, encode},
 };
 use super::{
-    SessionStorage,
+    SessionStorage, check_replacement, holds_tokens_of,
     ttl::{TtlPolicy, epoch_millis, is_expired},
 };
 use crate::{Clock, CorruptRecord, Error, Result, Session, error::with_sources};
@@ -61,6 +61,10 @@ use crate::{Clock, CorruptRecord, Error, Result, Session, error::with_sources};
 /// The longest TTL a store sets. Redis adds a TTL to its clock in a signed 64-bit number of
 /// milliseconds; half of that range leaves room for any clock, and is as good as never.
 const LONGEST_TTL_MS: u64 = i64::MAX.unsigned_abs() / 2;
+
+/// How many times `replace_session` reads and compares again when a store changed the value
+/// between its read and its write.
+const REPLACE_ATTEMPTS: usize = 3;
 
 /// How many ids one delete script takes.
 const DELETE_BATCH: usize = 512;
@@ -190,6 +194,51 @@ impl RedisSessionStorage {
         is_expired(by_dates.deadline_ms(session, now_ms), now_ms)
     }
 
+    /// Stores a valid `session` and lists it in its shop's index; given `if_value`, only if the
+    /// session's key still holds that value. Returns whether it stored.
+    async fn store(&self, session: &Session, if_value: Option<&[u8]>) -> Result<bool> {
+        Layout::refuse_colliding(session)?;
+        let value = encode(session)?;
+        let now_ms = self.now_ms();
+        let deadline = self.ttl.deadline_ms(session, now_ms);
+        if is_expired(deadline, now_ms) && if_value.is_none() {
+            // Stored and expired at once: what was stored under the id goes, and nothing is.
+            // (A conditional store sets the shortest TTL instead: the script checks the value.)
+            return self.delete_session(&session.id).await;
+        }
+        let (session_key, index) = (
+            self.layout.session_key(&session.id),
+            self.layout.index_key(&session.shop),
+        );
+        let stored: i64 = self
+            .call("store a session", |mut connection| {
+                // The key's TTL is the time left until the deadline by this storage's clock, so
+                // a server whose clock is off does not move it (and PSETEX, unlike SET with
+                // PXAT, takes it in the same call on any Redis version). Counted again for a
+                // second attempt.
+                let time_left = deadline.map_or_else(String::new, |deadline| {
+                    deadline
+                        .saturating_sub(self.now_ms())
+                        .clamp(1, LONGEST_TTL_MS)
+                        .to_string()
+                });
+                let mut invocation = scripts::STORE.prepare_invoke();
+                invocation
+                    .key(&session_key)
+                    .key(&index)
+                    .arg(&value)
+                    .arg(time_left)
+                    .arg(self.layout.prefix())
+                    .arg(&session.shop);
+                if let Some(expected) = if_value {
+                    invocation.arg(expected);
+                }
+                async move { invocation.invoke_async::<i64>(&mut connection).await }
+            })
+            .await?;
+        Ok(stored == 1)
+    }
+
     /// Deletes a session a read found past its deadline, unless a store changed it since. A
     /// failure is only logged: the read's answer does not depend on it.
     async fn expire(&self, key: &str, id: &str, value: &[u8]) {
@@ -217,40 +266,43 @@ impl RedisSessionStorage {
 impl SessionStorage for RedisSessionStorage {
     async fn store_session(&self, session: &Session) -> Result<bool> {
         session.validate()?;
-        Layout::refuse_colliding(session)?;
-        let value = encode(session)?;
-        let now_ms = self.now_ms();
-        let deadline = self.ttl.deadline_ms(session, now_ms);
-        if is_expired(deadline, now_ms) {
-            // Stored and expired at once: what was stored under the id goes, and nothing is.
-            return self.delete_session(&session.id).await;
-        }
-        let (session_key, index) = (
-            self.layout.session_key(&session.id),
-            self.layout.index_key(&session.shop),
-        );
-        self.call("store a session", |mut connection| {
-            // The key's TTL is the time left until the deadline by this storage's clock, so a
-            // server whose clock is off does not move it (and PSETEX, unlike SET with PXAT, takes
-            // it in the same call on any Redis version). Counted again for a second attempt.
-            let time_left = deadline.map_or_else(String::new, |deadline| {
-                deadline
-                    .saturating_sub(self.now_ms())
-                    .clamp(1, LONGEST_TTL_MS)
-                    .to_string()
-            });
-            let mut invocation = scripts::STORE.prepare_invoke();
-            invocation
-                .key(&session_key)
-                .key(&index)
-                .arg(&value)
-                .arg(time_left)
-                .arg(self.layout.prefix())
-                .arg(&session.shop);
-            async move { invocation.invoke_async::<i64>(&mut connection).await }
-        })
-        .await?;
+        self.store(session, None).await?;
         Ok(true)
+    }
+
+    async fn replace_session(&self, expected: &Session, replacement: &Session) -> Result<bool> {
+        check_replacement(expected, replacement)?;
+        if Layout::is_reserved(&expected.id) {
+            return Ok(false);
+        }
+        let key = self.layout.session_key(&expected.id);
+        // Tokens are compared here, by the parser that reads them, and the script then
+        // stores only if the value is still the one compared: a store between the two makes
+        // it try again, with the new value.
+        for _ in 0..REPLACE_ATTEMPTS {
+            let value: Option<Vec<u8>> = match self
+                .query("load a session", redis::cmd("GET").arg(&key))
+                .await
+            {
+                Err(Error::Redis { source, .. }) if is_wrong_type(&source) => return Ok(false),
+                answer => answer?,
+            };
+            let Some(value) = value else {
+                return Ok(false);
+            };
+            let stored = match decode(&expected.id, &value) {
+                Ok(Some(stored)) => stored,
+                Ok(None) | Err(Error::Corrupt { .. }) => return Ok(false),
+                Err(error) => return Err(error),
+            };
+            if !holds_tokens_of(&stored, expected) {
+                return Ok(false);
+            }
+            if self.store(replacement, Some(&value)).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Session>> {

@@ -55,7 +55,10 @@ use self::{
 };
 use crate::{
     Clock, Error, Result, Session, SessionStorage,
-    storage::ttl::{self, TtlPolicy},
+    storage::{
+        check_replacement,
+        ttl::{self, TtlPolicy},
+    },
 };
 
 /// The record codec, for the fuzz targets and benchmarks (feature `unstable-internals`).
@@ -340,6 +343,14 @@ impl SessionStorage for SledSessionStorage {
         let ticket = self.store(session).await?;
         self.settle(ticket).await?;
         Ok(true)
+    }
+
+    async fn replace_session(&self, expected: &Session, replacement: &Session) -> Result<bool> {
+        check_replacement(expected, replacement)?;
+        let deadline = self.inner.ttl.deadline_ms(replacement, self.now_ms());
+        let (replaced, ticket) = self.put_if(replacement, deadline, Some(expected)).await?;
+        self.settle(ticket).await?;
+        Ok(replaced)
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Session>> {

@@ -24,7 +24,7 @@
 use super::{
     Inner, SledSessionStorage, charge::Sizes, codec, flusher::Ticket, index, layout::MAX_SHOP_LEN,
 };
-use crate::{Error, Result, Session};
+use crate::{Error, Result, Session, storage::holds_tokens_of};
 
 /// Single-key writes a store makes at most: two new index entries, the record, two removals.
 const STORE_WRITES: u64 = 5;
@@ -69,6 +69,18 @@ impl SledSessionStorage {
 
     /// Stores a valid `session` under this deadline (a copy keeps the one it was stored with).
     pub(super) async fn put(&self, session: &Session, deadline: Option<u64>) -> Result<Ticket> {
+        Ok(self.put_if(session, deadline, None).await?.1)
+    }
+
+    /// [`put`](Self::put), but given `expected`, only if the record stored under the id holds
+    /// its tokens (judged under the id's lock, so no store slips in between). Returns whether it
+    /// stored, and the ticket of the write.
+    pub(super) async fn put_if(
+        &self,
+        session: &Session,
+        deadline: Option<u64>,
+        expected: Option<&Session>,
+    ) -> Result<(bool, Ticket)> {
         if session.shop.len() > MAX_SHOP_LEN {
             return Err(Error::invalid(format!(
                 "`shop` is {} bytes long, at most {MAX_SHOP_LEN} are stored",
@@ -79,13 +91,11 @@ impl SledSessionStorage {
         let record = codec::encode(session, deadline, inner.limits.max_record_bytes)?;
         let keys = IndexKeys::of(&session.shop, deadline, &session.id);
         let own = Sizes::of_entry(session.id.as_bytes(), &record).max(keys.sizes());
-        let ((), ticket) = inner
+        inner
             .charged_write(STORE_WRITES, own, |_| {
-                let writes = inner.store_locked(&session.id, &record, &keys)?;
-                Ok(((), writes))
+                inner.store_locked(&session.id, &record, &keys, expected)
             })
-            .await?;
-        Ok(ticket)
+            .await
     }
 
     /// Deletes the session `id` if it is there; the returned ticket says when that is durable
@@ -108,13 +118,31 @@ impl SledSessionStorage {
 }
 
 impl Inner {
-    /// The writes of a store, in their safe order, under the id's lock. Returns how many
+    /// The writes of a store, in their safe order, under the id's lock; given `expected`, only
+    /// if the stored record holds its tokens. Returns whether it stored, and how many
     /// single-key writes it made.
-    fn store_locked(&self, id: &str, record: &[u8], new: &IndexKeys) -> Result<u64> {
+    fn store_locked(
+        &self,
+        id: &str,
+        record: &[u8],
+        new: &IndexKeys,
+        expected: Option<&Session>,
+    ) -> Result<(bool, u64)> {
         let _tracked = self.watchdog.track();
         let _lock = self.locks.lock(id);
         let old = match self.get_record(id) {
-            Ok(old) => old.map(|old| IndexKeys::of_record(id, &old)),
+            Ok(old) => {
+                if let Some(expected) = expected {
+                    let unchanged = old
+                        .as_ref()
+                        .is_some_and(|old| holds_tokens_of(&old.session, expected));
+                    if !unchanged {
+                        return Ok((false, 0));
+                    }
+                }
+                old.map(|old| IndexKeys::of_record(id, &old))
+            }
+            Err(Error::Corrupt { .. }) if expected.is_some() => return Ok((false, 0)),
             Err(Error::Corrupt { .. }) => {
                 tracing::warn!(
                     id,
@@ -147,7 +175,7 @@ impl Inner {
             remove(&self.by_expiry, expiry)?;
             writes += 1;
         }
-        Ok(writes)
+        Ok((true, writes))
     }
 
     /// The writes of a delete, in their safe order, under the id's lock; only of a record of

@@ -2,7 +2,8 @@
 -- KEYS[1]: the session key. KEYS[2]: its shop's index.
 -- ARGV[1]: the property array JSON. ARGV[2]: the milliseconds left until the deadline, more
 -- than 0 ('' for none). ARGV[3]: the key prefix (to find the index of the shop the session had before).
--- ARGV[4]: the session's shop.
+-- ARGV[4]: the session's shop. ARGV[5], optional: the value the session key must still hold, or
+-- nothing is written and the script answers 0 (replace_session's compare-and-set).
 -- The common case, an upsert of a session its shop's index lists already, decodes no JSON.
 local session_key, index, shop = KEYS[1], KEYS[2], ARGV[4]
 if session_key == index then
@@ -15,6 +16,9 @@ end
 -- again below, which raises.
 local both = redis.call('MGET', session_key, index)
 local old, text = both[1], both[2]
+if ARGV[5] and old ~= ARGV[5] then
+  return 0
+end
 if type(old) == 'string' and may_be_index_text(old) then
   local value = decode(old)
   if is_key_list(value) and #value > 0 then
