@@ -5,6 +5,10 @@ use std::{path::PathBuf, time::Duration};
 /// A boxed error as returned by user-supplied callbacks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An error that several callers receive at once: the failure of one token refresh that every
+/// caller waiting for it gets (see [`refresh`](crate::refresh)).
+pub type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// The result type of every fallible operation in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -159,6 +163,72 @@ pub enum Error {
         #[source]
         source: Option<tokio::task::JoinError>,
     },
+
+    /// The session's refresh token is past its expiry date, so no refresh was tried: only a new
+    /// OAuth grant (the merchant opening the app again) gives the shop a token.
+    #[error(
+        "the refresh token of session {id:?} has expired; the merchant must authorize the app again"
+    )]
+    RefreshTokenExpired {
+        /// The session id.
+        id: String,
+    },
+
+    /// The session's access token has expired and the session has no refresh token to renew it
+    /// with (an online session, or a non-expiring token given a date): only a new OAuth grant
+    /// helps.
+    #[error(
+        "the access token of session {id:?} has expired and it has no refresh token; the merchant must authorize the app again"
+    )]
+    NotRefreshable {
+        /// The session id.
+        id: String,
+    },
+
+    /// Shopify refused the refresh token (the app's token endpoint said so with
+    /// [`RefreshFailure::Rejected`](crate::refresh::RefreshFailure::Rejected)): it was used
+    /// already, or revoked. Only a new OAuth grant helps.
+    #[error(
+        "Shopify refused the refresh token of session {id:?}; the merchant must authorize the app again"
+    )]
+    RefreshRejected {
+        /// The session id.
+        id: String,
+        /// The token endpoint's own error.
+        source: SharedError,
+    },
+
+    /// A token refresh failed: the app's token endpoint failed or timed out, or the storage or
+    /// the lock failed around it. Every caller that waited for that refresh gets this error;
+    /// the next call tries again.
+    #[error("refreshing the token of session {id:?} failed")]
+    RefreshFailed {
+        /// The session id.
+        id: String,
+        /// What failed.
+        source: SharedError,
+    },
+
+    /// A caller waited longer than its timeout for a token refresh (its own or another
+    /// server's). The refresh may still finish and store its session.
+    #[error("waited {after:?} for the token of session {id:?} to be refreshed")]
+    RefreshTimedOut {
+        /// The session id.
+        id: String,
+        /// How long the caller waited.
+        after: Duration,
+    },
+
+    /// Shopify refreshed the token, which used up the old refresh token, but the new session
+    /// could not be stored, even after retries. The new session is here: the app should keep
+    /// it (store it again later), or the shop needs a new OAuth grant.
+    #[error("the token of session {:?} was refreshed but the new session could not be stored", session.id)]
+    RefreshNotStored {
+        /// The refreshed session, which holds the only valid tokens.
+        session: Box<crate::Session>,
+        /// Why it could not be stored.
+        source: SharedError,
+    },
 }
 
 /// What is wrong with a stored record: the source of [`Error::Corrupt`].
@@ -224,6 +294,19 @@ pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
 }
 
 impl Error {
+    /// Whether the shop needs a new OAuth grant before it has a token again: the error is
+    /// [`RefreshTokenExpired`](Error::RefreshTokenExpired),
+    /// [`NotRefreshable`](Error::NotRefreshable) or [`RefreshRejected`](Error::RefreshRejected).
+    #[must_use]
+    pub fn needs_authorization(&self) -> bool {
+        matches!(
+            self,
+            Error::RefreshTokenExpired { .. }
+                | Error::NotRefreshable { .. }
+                | Error::RefreshRejected { .. }
+        )
+    }
+
     /// A background task that did not answer.
     pub(crate) fn background(task: &'static str) -> Self {
         Error::Background { task, source: None }

@@ -12,6 +12,8 @@
 //! - [`SledSessionStorage`] is the durable embedded store for one server.
 //! - `RedisSessionStorage` (feature `redis`) shares sessions between servers, and with Shopify's
 //!   own Node Redis adapter.
+//! - [`refresh::TokenRefresher`] hands out sessions with a working access token, refreshing
+//!   Shopify's expiring offline tokens one at a time per shop, also across servers.
 //! - [`AuthScopes`], [`sanitize_shop`], [`offline_session_id`] and [`online_session_id`] are the
 //!   helpers that go with them.
 //!
@@ -47,6 +49,7 @@ pub mod admin;
 mod clock;
 mod error;
 mod ids;
+pub mod refresh;
 mod scopes;
 mod session;
 mod storage;
@@ -69,7 +72,7 @@ struct ReadmeExamples;
 
 pub use crate::{
     clock::{Clock, ManualClock, SystemClock},
-    error::{BoxError, CorruptRecord, Error, Result},
+    error::{BoxError, CorruptRecord, Error, Result, SharedError},
     ids::{offline_session_id, online_session_id, sanitize_shop},
     scopes::AuthScopes,
     session::{AssociatedUser, DEFAULT_EXPIRY_MARGIN, MAX_ID_LEN, OnlineAccessInfo, Session},

@@ -13,6 +13,11 @@
 //! that is a shop domain (or equal to its own shop). A load of an id whose key holds a shop's
 //! index (written by another client) finds no session, and the scripts never take a shop's
 //! index for a session (or the reverse).
+//!
+//! One key of this crate's own lies outside that namespace: `refresh_lock:{prefix}:{id}`, the
+//! refresh lock of a session (`refresh_lock.rs`), a random token with a TTL of a few seconds.
+//! It does not start with the prefix because the Node adapter's one-time migration parses every
+//! key that does as a session, and `shopify-sessions` walks `{prefix}_*`.
 
 use crate::{Error, Result, Session, sanitize_shop};
 
@@ -69,6 +74,11 @@ impl Layout {
     /// `{prefix}_{shop}`.
     pub(super) fn index_key(&self, shop: &str) -> String {
         format!("{}_{shop}", self.prefix)
+    }
+
+    /// `refresh_lock:{prefix}:{id}`.
+    pub(super) fn lock_key(&self, id: &str) -> String {
+        format!("refresh_lock:{}:{id}", self.prefix)
     }
 
     /// `{prefix}_migrations`.

@@ -34,6 +34,7 @@
 mod admin;
 mod builder;
 mod layout;
+mod refresh_lock;
 mod scripts;
 mod value;
 
@@ -47,6 +48,7 @@ use redis::{
 pub use self::{
     builder::{DEFAULT_REDIS_TIMEOUT, RedisSessionStorageBuilder},
     layout::DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX,
+    refresh_lock::RedisRefreshLock,
 };
 use self::{
     layout::Layout,

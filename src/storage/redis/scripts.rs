@@ -56,3 +56,9 @@ script!(
     "lua/relist.lua",
     "Lists a session its shop's index lost."
 );
+
+script!(
+    RELEASE_LOCK,
+    "lua/release_lock.lua",
+    "Releases a refresh lock if the caller's token still holds it."
+);

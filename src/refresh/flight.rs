@@ -1,0 +1,133 @@
+//! Single flight: the callers in one process that need the same session refreshed share one
+//! refresh and its outcome.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use tokio::sync::watch;
+
+use crate::{Error, Result, Session, error::SharedError};
+
+/// How one refresh ended, as every caller that waited for it gets it.
+#[derive(Clone)]
+pub(super) enum Outcome {
+    /// The session to hand out: the refreshed one, one another refresher stored, or `None`
+    /// when the session is gone.
+    Session(Option<Box<Session>>),
+    /// See [`Error::RefreshTokenExpired`].
+    RefreshTokenExpired,
+    /// See [`Error::NotRefreshable`].
+    NotRefreshable,
+    /// See [`Error::RefreshRejected`].
+    Rejected(SharedError),
+    /// See [`Error::RefreshFailed`].
+    Failed(SharedError),
+    /// See [`Error::RefreshNotStored`].
+    NotStored(Box<Session>, SharedError),
+}
+
+impl Outcome {
+    /// The session to hand out.
+    pub(super) fn session(session: Option<Session>) -> Self {
+        Outcome::Session(session.map(Box::new))
+    }
+
+    /// A failure of the storage, the lock or the token endpoint's time limit.
+    pub(super) fn failed(error: Error) -> Self {
+        Outcome::Failed(Arc::new(error))
+    }
+
+    /// The answer a caller waiting for session `id` gets.
+    pub(super) fn into_result(self, id: &str) -> Result<Option<Session>> {
+        let id = id.to_owned();
+        match self {
+            Outcome::Session(session) => Ok(session.map(|session| *session)),
+            Outcome::RefreshTokenExpired => Err(Error::RefreshTokenExpired { id }),
+            Outcome::NotRefreshable => Err(Error::NotRefreshable { id }),
+            Outcome::Rejected(source) => Err(Error::RefreshRejected { id, source }),
+            Outcome::Failed(source) => Err(Error::RefreshFailed { id, source }),
+            Outcome::NotStored(session, source) => Err(Error::RefreshNotStored { session, source }),
+        }
+    }
+}
+
+/// The refresh of one session id under way in this process.
+pub(super) struct Flight {
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+impl Flight {
+    /// Whether nobody waits for this flight any more (every caller timed out).
+    pub(super) fn abandoned(&self) -> bool {
+        self.outcome.receiver_count() == 0
+    }
+
+    /// Hands the outcome to every caller waiting, and to any that joins before the flight is
+    /// gone from the map.
+    pub(super) fn publish(&self, outcome: Outcome) {
+        self.outcome.send_replace(Some(outcome));
+    }
+
+    fn published(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+}
+
+/// The flights under way, by session id.
+#[derive(Default)]
+pub(super) struct Flights {
+    by_id: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+/// What a caller waits on for the outcome of a flight.
+pub(super) type Ticket = watch::Receiver<Option<Outcome>>;
+
+impl Flights {
+    /// Joins the flight of `id`, or, when none is under way, starts one by handing a new flight
+    /// to `start` (which spawns the work). The ticket is taken under the map's lock, so a new
+    /// flight never looks abandoned before its first caller waits.
+    pub(super) fn join(&self, id: &str, start: impl FnOnce(Arc<Flight>)) -> Ticket {
+        let mut by_id = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flight) = by_id.get(id) {
+            return flight.outcome.subscribe();
+        }
+        let (outcome, ticket) = watch::channel(None);
+        let flight = Arc::new(Flight { outcome });
+        by_id.insert(id.to_owned(), Arc::clone(&flight));
+        drop(by_id);
+        start(flight);
+        ticket
+    }
+
+    /// Removes `flight` from the map, once it has landed (published, or its task ended).
+    fn land(&self, id: &str, flight: &Arc<Flight>) {
+        let mut by_id = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
+        if by_id
+            .get(id)
+            .is_some_and(|current| Arc::ptr_eq(current, flight))
+        {
+            by_id.remove(id);
+        }
+    }
+}
+
+/// Held by a flight's task: when the task ends (a panic too), the flight leaves the map, and
+/// callers still waiting get an error rather than waiting for their timeout.
+pub(super) struct Landing<'a> {
+    pub(super) flights: &'a Flights,
+    pub(super) id: &'a str,
+    pub(super) flight: Arc<Flight>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        if !self.flight.published() {
+            self.flight.publish(Outcome::failed(Error::background(
+                "the token refresh task ended without an answer",
+            )));
+        }
+        self.flights.land(self.id, &self.flight);
+    }
+}
