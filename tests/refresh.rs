@@ -4,6 +4,9 @@
 
 mod common;
 
+#[path = "../examples/expiring_tokens.rs"]
+mod expiring_tokens_example;
+
 use std::{
     sync::{
         Arc, Mutex,
@@ -156,6 +159,15 @@ async fn sled_hundred_callers_one_refresh() {
     let shopify = FakeShopify::new(Duration::from_millis(100));
     let refresher = TokenRefresher::new(storage.clone(), shopify.endpoint());
     hundred_callers_one_refresh(&storage, &[refresher], &shopify).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_example_makes_one_refresh_for_a_hundred_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = expiring_tokens_example::run(&dir.path().join("sessions.db"), CALLERS)
+        .await
+        .unwrap();
+    assert_eq!(calls, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -638,4 +650,34 @@ mod redis_backend {
         )
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_after_a_refresh_landed_starts_a_new_one() {
+    // Tokens that still need refreshing when they come back: each call must exchange again,
+    // never be handed the outcome of the flight before it.
+    let storage = MemorySessionStorage::new();
+    storage.store_session(&expiring()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let refresher = TokenRefresher::new(storage, move |mut session: Session, _: TokenGrant| {
+        let call = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            session.access_token = Some(format!("shpat_{call}"));
+            session.refresh_token = Some(format!("shprt_{call}"));
+            session.expires = Some(SystemTime::now() + Duration::from_secs(60));
+            Ok(session)
+        }
+    });
+    // On a worker, as a request handler runs: woken on the worker that publishes, the caller
+    // would call again before the flight's task had gone on to leave the map.
+    tokio::spawn(async move {
+        for call in 0..200 {
+            let session = refresher.fresh_session(ID).await.unwrap().unwrap();
+            assert_eq!(session.access_token, Some(format!("shpat_{call}")));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 200);
 }

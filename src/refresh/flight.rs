@@ -64,9 +64,8 @@ impl Flight {
         self.outcome.receiver_count() == 0
     }
 
-    /// Hands the outcome to every caller waiting, and to any that joins before the flight is
-    /// gone from the map.
-    pub(super) fn publish(&self, outcome: Outcome) {
+    /// Hands the outcome to every caller waiting.
+    fn publish(&self, outcome: Outcome) {
         self.outcome.send_replace(Some(outcome));
     }
 
@@ -101,7 +100,7 @@ impl Flights {
         ticket
     }
 
-    /// Removes `flight` from the map, once it has landed (published, or its task ended).
+    /// Removes `flight` from the map (if it is still there: a flight never removes another).
     fn land(&self, id: &str, flight: &Arc<Flight>) {
         let mut by_id = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
         if by_id
@@ -113,21 +112,32 @@ impl Flights {
     }
 }
 
-/// Held by a flight's task: when the task ends (a panic too), the flight leaves the map, and
-/// callers still waiting get an error rather than waiting for their timeout.
+/// Held by a flight's task. [`land`](Self::land) takes the flight out of the map *before* it
+/// publishes the outcome, so a caller that arrives after the outcome starts a new flight (which
+/// loads the session again) rather than getting an outcome that may be stale by then, an old
+/// error included. When the task ends without landing (a panic), the flight leaves the map all
+/// the same and callers still waiting get an error rather than waiting for their timeout.
 pub(super) struct Landing<'a> {
     pub(super) flights: &'a Flights,
     pub(super) id: &'a str,
     pub(super) flight: Arc<Flight>,
 }
 
+impl Landing<'_> {
+    /// Ends the flight with `outcome`.
+    pub(super) fn land(self, outcome: Outcome) {
+        self.flights.land(self.id, &self.flight);
+        self.flight.publish(outcome);
+    }
+}
+
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
         if !self.flight.published() {
+            self.flights.land(self.id, &self.flight);
             self.flight.publish(Outcome::failed(Error::background(
                 "the token refresh task ended without an answer",
             )));
         }
-        self.flights.land(self.id, &self.flight);
     }
 }

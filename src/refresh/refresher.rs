@@ -11,7 +11,11 @@ use super::{
     flight::{Flight, Flights, Landing, Outcome},
     need::{Need, need},
 };
-use crate::{Clock, Error, Result, Session, SessionStorage, SystemClock, error::with_sources};
+use crate::{
+    Clock, Error, Result, Session, SessionStorage, SystemClock,
+    error::with_sources,
+    storage::{check_replacement, holds_tokens_of},
+};
 
 /// How long before its expiry an access token is refreshed (Shopify's Node code uses the same).
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -183,7 +187,7 @@ impl<S: SessionStorage> Inner<S> {
             flight,
         };
         let outcome = self.lock_and_refresh(id, &landing.flight).await;
-        landing.flight.publish(outcome);
+        landing.land(outcome);
     }
 
     async fn lock_and_refresh(&self, id: &str, flight: &Flight) -> Outcome {
@@ -267,7 +271,10 @@ impl<S: SessionStorage> Inner<S> {
                 tokio::time::sleep(Duration::from_millis(100) * 4_u32.pow(attempt - 1)).await;
             }
             match self.store_refreshed(current, &refreshed, lease).await {
-                Ok(true) => return Outcome::session(Some(refreshed)),
+                Ok(true) => {
+                    tracing::info!(id, "refreshed and stored an access token");
+                    return Outcome::session(Some(refreshed));
+                }
                 Ok(false) => {
                     tracing::warn!(
                         id,
@@ -298,6 +305,7 @@ impl<S: SessionStorage> Inner<S> {
         refreshed: &Session,
         lease: &Lease,
     ) -> Result<bool> {
+        check_replacement(current, refreshed)?;
         match self.storage.replace_session(current, refreshed).await {
             Err(Error::Unsupported(_)) => {}
             answer => return answer,
@@ -311,7 +319,7 @@ impl<S: SessionStorage> Inner<S> {
             );
         }
         let stored = self.storage.load_session(&current.id).await?;
-        if !stored.is_some_and(|stored| crate::storage::holds_tokens_of(&stored, current)) {
+        if !stored.is_some_and(|stored| holds_tokens_of(&stored, current)) {
             return Ok(false);
         }
         self.storage.store_session(refreshed).await
