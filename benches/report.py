@@ -7,7 +7,9 @@ same run. REPEAT_DIRs are criterion outputs of further runs of the store groups
 (`store_(upsert|new)-10000`) and of the Redis groups (`redis-10000/`), reported beside the main
 run so the spread shows. Hand-written
 notes about the run go in benches/run-notes.md, which is included when present. The plot of
-durable writers is written to benches/durable_writers.svg.
+durable writers is written to benches/durable_writers.svg. The token refresh section comes from
+`cargo bench --bench refresh --all-features`, read from $REFRESH_CRITERION (default
+target/criterion).
 """
 import json
 import os
@@ -243,6 +245,8 @@ def main():
         out.append(f"| {way} | {fmt(ours)} | {fmt(json_)} | {ratio(json_, ours)} |")
     out.append("")
 
+    refresh_section(out)
+
     out.append("## Targets\n")
     out.append("| target | measured | met |")
     out.append("| --- | --- | --- |")
@@ -287,6 +291,48 @@ def main():
             target(f"Redis {op} ≤ {bound}× a bare {call} plus parsing (median of {len(ratios)} runs)", middle, middle <= bound, f"median {middle:.2f}× ({shown})")
     out.append("")
     print("\n".join(out))
+
+
+def refresh_section(out):
+    root = Path(os.environ.get("REFRESH_CRITERION", "target/criterion"))
+    storages = [name for name in ("memory", "sled", "redis") if median(f"refresh_{name}", "refresh", root)]
+    if not storages:
+        return
+    out.append("## Token refresh\n")
+    out.append("`TokenRefresher` per call (`benches/refresh.rs`, one invocation of "
+               "`cargo bench --bench refresh --all-features`, with `REDIS_URL` for the Redis rows). "
+               "*fresh* hands out a session whose token is good (one load and the expiry check); "
+               "*refresh* is a whole refresh with a token endpoint that answers at once: load, take "
+               "the lock, load again, exchange, store with compare-and-set, release. *without a lock* "
+               "is what an app does with no lock (load, exchange, store), so *refresh* minus it is "
+               "what the lock and the compare-and-set cost per refresh. sled is the default, durable store "
+               "(`FlushPolicy::EveryWrite`): each side waits for one fsync, whose time varies from write "
+               "to write here. In memory, nearly all of the difference is the flight: a task spawned "
+               "per refresh, and waking its caller on another thread.\n")
+    out.append("| storage | load_session | fresh_session | without a lock | refresh | refresh − without | refresh ÷ without |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in storages:
+        group = f"refresh_{name}"
+        load = median(group, "load_session", root)
+        fresh = median(group, "fresh_session", root)
+        plain = median(group, "load_exchange_store", root)
+        full = median(group, "refresh", root)
+        extra = fmt(full - plain) if full and plain else "–"
+        out.append(f"| {name} | {fmt(load)} | {fmt(fresh)} | {fmt(plain)} | {fmt(full)} | {extra} | {ratio(full, plain)} |")
+    out.append("")
+    locks = [(name, median("refresh_lock", name, root)) for name in ("in_process", "redis")]
+    out.append("One take and release of a refresh lock:\n")
+    out.append("| lock | median |")
+    out.append("| --- | --- |")
+    for name, value in locks:
+        if value is not None:
+            out.append(f"| {name} | {fmt(value)} |")
+    out.append("")
+    out.append("Refresh calls per concurrent callers (tests and the example, counted, not timed): "
+               "100 callers of one session make 1 call to the token endpoint on memory, sled, a "
+               "`CustomSessionStorage` and Redis with the callers spread over 4 `RedisSessionStorage` "
+               "instances (`tests/refresh.rs`); `cargo run --example expiring_tokens 1000` makes 1 "
+               "for 1,000, and `... 10000` 1 for 10,000.\n")
 
 
 main()
