@@ -164,6 +164,13 @@ pub enum Error {
         source: Option<tokio::task::JoinError>,
     },
 
+    /// A compare-and-set kept losing to other stores of the same session.
+    #[error("gave up trying to {operation}: the stored session kept changing")]
+    Contended {
+        /// What was being done.
+        operation: &'static str,
+    },
+
     /// The session's refresh token is past its expiry date, so no refresh was tried: only a new
     /// OAuth grant (the merchant opening the app again) gives the shop a token.
     #[error(

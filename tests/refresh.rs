@@ -180,13 +180,18 @@ async fn custom_storage_hundred_callers_one_refresh() {
     hundred_callers_one_refresh(&storage, &[refresher], &shopify).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// Paused time: the exchange's 100 ms pass only once every caller waits, however busy the
+// machine. A lock of its own, so that no other test holds this session id's lock meanwhile.
+#[tokio::test(start_paused = true)]
 async fn a_failed_refresh_fails_every_waiter_and_the_next_call_tries_again() {
     let storage = MemorySessionStorage::new();
     storage.store_session(&expiring()).await.unwrap();
     let shopify = FakeShopify::new(Duration::from_millis(100));
     shopify.answer_next(&[Answer::Unavailable]);
-    let refresher = TokenRefresher::new(storage.clone(), shopify.endpoint());
+    let refresher = TokenRefresher::builder(storage.clone(), shopify.endpoint())
+        .lock(InProcessRefreshLock::new())
+        .build()
+        .unwrap();
 
     let callers: Vec<_> = (0..CALLERS)
         .map(|_| {
@@ -322,12 +327,13 @@ async fn non_expiring_tokens_migrate_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_caller_that_waits_too_long_gets_a_timeout_and_the_refresh_still_lands() {
     let storage = MemorySessionStorage::new();
     storage.store_session(&expiring()).await.unwrap();
     let shopify = FakeShopify::new(Duration::from_millis(300));
     let refresher = TokenRefresher::builder(storage.clone(), shopify.endpoint())
+        .lock(InProcessRefreshLock::new())
         .wait_timeout(Duration::from_millis(20))
         .build()
         .unwrap();
@@ -479,8 +485,18 @@ async fn memory_a_refresh_that_outlives_its_lock_is_not_stored_over_a_newer_one(
     let (late_storage, prompt_storage) = (storage.clone(), storage.clone());
     a_late_refresh_is_not_stored_over_a_newer_one(
         &storage,
-        move |endpoint| TokenRefresher::new(late_storage, endpoint),
-        move |endpoint| TokenRefresher::new(prompt_storage, endpoint),
+        move |endpoint| {
+            TokenRefresher::builder(late_storage, endpoint)
+                .lock(InProcessRefreshLock::new())
+                .build()
+                .unwrap()
+        },
+        move |endpoint| {
+            TokenRefresher::builder(prompt_storage, endpoint)
+                .lock(InProcessRefreshLock::new())
+                .build()
+                .unwrap()
+        },
         || async {},
     )
     .await;
@@ -547,6 +563,110 @@ async fn a_refresher_that_gets_the_lock_after_another_refreshed_loads_again_and_
         1,
         "the second holder found the session refreshed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_refreshers_of_one_process_refresh_once() {
+    // Built separately over clones of one storage, as two parts of an app might: they share
+    // the process-wide lock, and the second finds the session refreshed.
+    let storage = MemorySessionStorage::new();
+    let shopify = FakeShopify::new(Duration::from_millis(100));
+    let first = TokenRefresher::new(storage.clone(), shopify.endpoint());
+    let second = TokenRefresher::new(storage.clone(), shopify.endpoint());
+    hundred_callers_one_refresh(&storage, &[first, second], &shopify).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_that_a_lapsed_holder_used_hands_out_its_session() {
+    // `late` used the refresh token at Shopify and stored; `second`, whose lock did not see
+    // `late`'s (as after a lapse), loaded the old session before that and is refused.
+    let storage = MemorySessionStorage::new();
+    storage.store_session(&expiring()).await.unwrap();
+    let shopify = FakeShopify::new(Duration::ZERO);
+    let (called, gate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let refused = {
+        let (shopify, called, gate) =
+            (Arc::clone(&shopify), Arc::clone(&called), Arc::clone(&gate));
+        move |session: Session, grant: TokenGrant| {
+            let (shopify, called, gate) =
+                (Arc::clone(&shopify), Arc::clone(&called), Arc::clone(&gate));
+            async move {
+                called.notify_one();
+                gate.notified().await;
+                shopify.exchange(session, grant).await
+            }
+        }
+    };
+    let second = TokenRefresher::builder(storage.clone(), refused)
+        .lock(InProcessRefreshLock::new())
+        .build()
+        .unwrap();
+    let late = TokenRefresher::builder(storage.clone(), shopify.endpoint())
+        .lock(InProcessRefreshLock::new())
+        .build()
+        .unwrap();
+
+    let waiting = tokio::spawn(async move { second.fresh_session(ID).await });
+    called.notified().await;
+    let stored = late.fresh_session(ID).await.unwrap().unwrap();
+    assert_eq!(stored.access_token.as_deref(), Some("shpat_1"));
+    gate.notify_one();
+    let session = waiting
+        .await
+        .unwrap()
+        .expect("the session the other refresher stored");
+    assert_eq!(session.unwrap().access_token.as_deref(), Some("shpat_1"));
+    assert_eq!(
+        shopify.calls(),
+        2,
+        "the second exchange was made, and refused"
+    );
+}
+
+#[tokio::test]
+async fn a_store_callback_that_answers_false_keeps_the_new_session_in_the_error() {
+    let memory = MemorySessionStorage::new();
+    memory.store_session(&expiring()).await.unwrap();
+    let storage = CustomSessionStorage::from_storage(memory.clone())
+        .with_store_callback(|_: Session| async { Ok::<_, std::io::Error>(false) });
+    let shopify = FakeShopify::new(Duration::ZERO);
+    let refresher = TokenRefresher::builder(storage, shopify.endpoint())
+        .lock(InProcessRefreshLock::new())
+        .build()
+        .unwrap();
+    let error = refresher.fresh_session(ID).await.unwrap_err();
+    let Error::RefreshNotStored { session, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(session.access_token.as_deref(), Some("shpat_1"));
+}
+
+#[test]
+fn outside_a_tokio_runtime_is_an_error_not_a_stuck_session() {
+    let storage = MemorySessionStorage::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(storage.store_session(&expiring()))
+        .unwrap();
+    let refresher = TokenRefresher::new(storage, quick_endpoint("x"));
+    // A future polled by another executor than Tokio's.
+    let error = futures_lite_block_on(refresher.fresh_session(ID)).unwrap_err();
+    assert!(matches!(error, Error::Unsupported(_)), "{error:?}");
+}
+
+/// Polls a future to completion on this thread, with no Tokio runtime around it.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
 }
 
 #[tokio::test]

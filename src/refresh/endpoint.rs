@@ -67,8 +67,13 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for RefreshFailure {
 /// async fn exchange(mut session: Session, grant: TokenGrant) -> Result<Session, RefreshFailure> {
 ///     // POST https://{shop}/admin/oauth/access_token with the client id and secret and
 ///     // session.refresh_token (or, to migrate, session.access_token), then:
+///     // From Shopify's answer: access_token, expires_in, refresh_token,
+///     // refresh_token_expires_in.
+///     let now = std::time::SystemTime::now();
 ///     session.access_token = Some("shpat_new".into());
+///     session.expires = Some(now + std::time::Duration::from_secs(3_600));
 ///     session.refresh_token = Some("shprt_new".into());
+///     session.refresh_token_expires = Some(now + std::time::Duration::from_secs(90 * 86_400));
 ///     Ok(session)
 /// }
 /// fn takes(_: impl TokenEndpoint) {}

@@ -59,11 +59,6 @@ pub(super) struct Flight {
 }
 
 impl Flight {
-    /// Whether nobody waits for this flight any more (every caller timed out).
-    pub(super) fn abandoned(&self) -> bool {
-        self.outcome.receiver_count() == 0
-    }
-
     /// Hands the outcome to every caller waiting.
     fn publish(&self, outcome: Outcome) {
         self.outcome.send_replace(Some(outcome));
@@ -98,6 +93,21 @@ impl Flights {
         drop(by_id);
         start(flight);
         ticket
+    }
+
+    /// Takes `flight` out of the map if nobody waits for it any more (every caller timed out),
+    /// judged under the map's lock, so no caller can join it in between. Returns whether it did.
+    pub(super) fn leave_if_unwatched(&self, id: &str, flight: &Arc<Flight>) -> bool {
+        let mut by_id = self.by_id.lock().unwrap_or_else(PoisonError::into_inner);
+        let unwatched = flight.outcome.receiver_count() == 0;
+        if unwatched
+            && by_id
+                .get(id)
+                .is_some_and(|current| Arc::ptr_eq(current, flight))
+        {
+            by_id.remove(id);
+        }
+        unwatched
     }
 
     /// Removes `flight` from the map (if it is still there: a flight never removes another).

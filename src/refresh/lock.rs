@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, LazyLock, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -105,7 +105,9 @@ impl fmt::Debug for Lease {
 /// A [`RefreshLock`] within one process: enough for the memory and sled storages, whose
 /// refreshers all run in the process that owns the storage.
 ///
-/// Cheap to clone; clones share the same locks.
+/// Cheap to clone; clones share the same locks. Refreshers take
+/// [`process_wide`](Self::process_wide) by default, so that two refreshers built over the same
+/// storage still refresh a session once; [`new`](Self::new) makes a lock of its own.
 #[derive(Clone, Default)]
 pub struct InProcessRefreshLock {
     /// Session id → (holder's token, when its lease lapses).
@@ -113,10 +115,19 @@ pub struct InProcessRefreshLock {
 }
 
 impl InProcessRefreshLock {
-    /// A lock that nobody holds.
+    /// A lock of its own, which nobody holds.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The lock every refresher of this process shares unless given another. Sessions are told
+    /// apart by id only, so refreshers of two storages that hold the same id take turns.
+    #[must_use]
+    pub fn process_wide() -> Self {
+        static PROCESS_WIDE: LazyLock<InProcessRefreshLock> =
+            LazyLock::new(InProcessRefreshLock::new);
+        PROCESS_WIDE.clone()
     }
 
     fn with_held<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> T) -> T {

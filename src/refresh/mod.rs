@@ -16,11 +16,13 @@
 //!    [`TokenEndpoint`]. It stores what the endpoint returns, releases the lock, and every
 //!    caller of the flight gets the outcome: the new session, or the same error.
 //! 3. A caller waits at most the wait timeout, then gets [`Error::RefreshTimedOut`]; it never
-//!    starts a refresh of its own. The flight goes on, and stores its session when it lands.
+//!    starts a refresh of its own. A refresh under way goes on and stores its session; a
+//!    flight still waiting for another holder's lock stops once nobody waits for it.
 //!
 //! # Locks
-//! The in-process lock ([`InProcessRefreshLock`], the default) is enough for the memory and
-//! sled storages, which one process owns. Apps on several servers share `RedisRefreshLock`
+//! The in-process lock ([`InProcessRefreshLock::process_wide`], the default, shared by every
+//! refresher of the process) is enough for the memory and sled storages, which one process
+//! owns. Apps on several servers share `RedisRefreshLock`
 //! (`RedisSessionStorage::refresh_lock`, feature `redis`), a `SET key token NX PX ttl` released
 //! by a script that checks the token; a [`CustomSessionStorage`](crate::CustomSessionStorage)
 //! on several servers can use that one or implement [`RefreshLock`] over its own database.
@@ -39,7 +41,9 @@
 //! the refreshed session is stored with [`SessionStorage::replace_session`](crate::SessionStorage::replace_session),
 //! a compare-and-set: only if the stored session still holds the tokens the refresh started
 //! from. When it does not, a newer session is there; it is kept and handed out, and the late
-//! result dropped (with a warning in the log). Every storage of this crate has it; the
+//! result dropped (with a warning in the log). The other way round, a refresher whose token
+//! Shopify refused because a lapsed holder used it first hands out the session that holder
+//! stored, if it is there by then. Every storage of this crate has it; the
 //! sled store judges under the id's lock, Redis in the store script, memory under its lock.
 //!
 //! # Storages without compare-and-set
@@ -54,7 +58,9 @@
 //! dropped and the flight fails with [`Error::RefreshFailed`]. A dropped call may already
 //! have reached Shopify and used up the refresh token, so keep the app's HTTP timeout shorter.
 //! The lock lasts the refresh timeout plus 10 s to store the result; callers wait as long as
-//! the lock lasts, unless told otherwise.
+//! the lock lasts, unless told otherwise. Each call a flight makes to the storage or the lock
+//! is given 10 s, so a callback that hangs fails the flight instead of holding the session's
+//! later callers.
 //!
 //! # When Shopify's call succeeded but the store did not
 //! The old refresh token is dead then, and the new session holds the only working one. The

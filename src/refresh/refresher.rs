@@ -2,6 +2,7 @@
 
 use std::{
     fmt,
+    future::Future,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -13,7 +14,7 @@ use super::{
 };
 use crate::{
     Clock, Error, Result, Session, SessionStorage, SystemClock,
-    error::with_sources,
+    error::{SharedError, with_sources},
     storage::{check_replacement, holds_tokens_of},
 };
 
@@ -136,6 +137,11 @@ impl<S: SessionStorage + 'static> TokenRefresher<S> {
     /// timeout; [`Error::RefreshNotStored`], holding the new session, when it was refreshed but
     /// could not be stored; the storage's own errors from the first load.
     pub async fn fresh_session(&self, id: &str) -> Result<Option<Session>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Unsupported(
+                "TokenRefresher::fresh_session outside a Tokio runtime (it spawns the refresh)",
+            ));
+        }
         let Some(session) = self.inner.storage.load_session(id).await? else {
             return Ok(None);
         };
@@ -178,6 +184,26 @@ impl<S: SessionStorage> Inner<S> {
         need(session, self.clock.now(), margin, migrate)
     }
 
+    /// One call to the storage or the lock, within [`STEP_TIMEOUT`]: a flight that hung in a
+    /// callback would keep every later caller of its session waiting.
+    async fn step<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(STEP_TIMEOUT, call)
+            .await
+            .unwrap_or(Err(Error::Timeout {
+                operation,
+                after: STEP_TIMEOUT,
+            }))
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Session>> {
+        self.step("load the session", self.storage.load_session(id))
+            .await
+    }
+
     /// The work of one flight: take the lock (waiting while another holder has it), refresh,
     /// hand the outcome to every caller.
     async fn fly(&self, id: &str, flight: Arc<Flight>) {
@@ -190,13 +216,18 @@ impl<S: SessionStorage> Inner<S> {
         landing.land(outcome);
     }
 
-    async fn lock_and_refresh(&self, id: &str, flight: &Flight) -> Outcome {
+    async fn lock_and_refresh(&self, id: &str, flight: &Arc<Flight>) -> Outcome {
+        let ttl = self.settings.lock_ttl;
         loop {
-            match self.lock.try_acquire(id, self.settings.lock_ttl).await {
+            match self
+                .step("take the refresh lock", self.lock.try_acquire(id, ttl))
+                .await
+            {
                 Err(error) => return Outcome::failed(error),
                 Ok(Some(lease)) => {
                     let outcome = self.refresh_holding(id, &lease).await;
-                    if let Err(error) = self.lock.release(&lease).await {
+                    let released = self.step("release the refresh lock", self.lock.release(&lease));
+                    if let Err(error) = released.await {
                         tracing::warn!(id, error = %with_sources(&error), "could not release a refresh lock; it lapses by itself");
                     }
                     return outcome;
@@ -205,14 +236,14 @@ impl<S: SessionStorage> Inner<S> {
             }
             // Someone else (another server, or another refresher of this process) holds the
             // lock: look again after a while, at the lock and at the session it may have
-            // refreshed meanwhile.
-            if flight.abandoned() {
+            // refreshed meanwhile. Nobody waiting any more: stop (the holder goes on).
+            if self.flights.leave_if_unwatched(id, flight) {
                 return Outcome::failed(Error::background(
                     "every caller stopped waiting for the refresh lock",
                 ));
             }
             tokio::time::sleep(self.settings.poll_interval).await;
-            match self.storage.load_session(id).await {
+            match self.load(id).await {
                 Err(error) => return Outcome::failed(error),
                 Ok(None) => return Outcome::session(None),
                 Ok(Some(session)) => match self.need(&session) {
@@ -228,7 +259,7 @@ impl<S: SessionStorage> Inner<S> {
     /// Under the lock: load again (someone may have refreshed meanwhile), exchange if it is
     /// still needed, store the result.
     async fn refresh_holding(&self, id: &str, lease: &Lease) -> Outcome {
-        let current = match self.storage.load_session(id).await {
+        let current = match self.load(id).await {
             Err(error) => return Outcome::failed(error),
             Ok(None) => return Outcome::session(None),
             Ok(Some(session)) => session,
@@ -249,15 +280,40 @@ impl<S: SessionStorage> Inner<S> {
                     after: timeout,
                 });
             }
-            Ok(Err(RefreshFailure::Rejected(source))) => return Outcome::Rejected(source.into()),
+            Ok(Err(RefreshFailure::Rejected(source))) => {
+                return self.rejected(id, &current, source.into()).await;
+            }
             Ok(Err(RefreshFailure::Failed(source))) => return Outcome::Failed(source.into()),
             Ok(Ok(refreshed)) => refreshed,
         };
+        if self.need(&refreshed) != Need::Nothing {
+            tracing::warn!(
+                id,
+                "the token endpoint returned a session that needs refreshing again (set its `expires` from Shopify's `expires_in`)"
+            );
+        }
         self.keep(id, &current, refreshed, lease).await
     }
 
+    /// Shopify refused the grant. When a refresher whose lock had lapsed used the same refresh
+    /// token first and has stored its session by now, that session is the answer; otherwise
+    /// the merchant must authorize the app again.
+    async fn rejected(&self, id: &str, current: &Session, source: SharedError) -> Outcome {
+        match self.load(id).await {
+            Ok(Some(stored)) if !holds_tokens_of(&stored, current) => {
+                tracing::warn!(
+                    id,
+                    "Shopify refused a refresh token another refresher had used; handing out the session it stored"
+                );
+                Outcome::session(Some(stored))
+            }
+            _ => Outcome::Rejected(source),
+        }
+    }
+
     /// Stores a refreshed session unless a newer one was stored meanwhile; retries a store that
-    /// fails, since the refresh used up the old refresh token.
+    /// fails, since the refresh used up the old refresh token. The refreshed session is dropped
+    /// only for a session stored with other tokens than both `current`'s and its own.
     async fn keep(
         &self,
         id: &str,
@@ -268,25 +324,43 @@ impl<S: SessionStorage> Inner<S> {
         let mut failure = None;
         for attempt in 0..self.settings.store_attempts {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100) * 4_u32.pow(attempt - 1)).await;
+                tokio::time::sleep(store_backoff(attempt)).await;
             }
-            match self.store_refreshed(current, &refreshed, lease).await {
+            let stored = match self.store_refreshed(current, &refreshed, lease).await {
                 Ok(true) => {
                     tracing::info!(id, "refreshed and stored an access token");
                     return Outcome::session(Some(refreshed));
                 }
-                Ok(false) => {
+                Ok(false) => self.load(id).await,
+                Err(error @ Error::InvalidSession(_)) => {
+                    return Outcome::NotStored(Box::new(refreshed), Arc::new(error));
+                }
+                Err(error) => Err(error),
+            };
+            match stored {
+                // An earlier attempt stored it and only its answer was lost.
+                Ok(Some(stored)) if holds_tokens_of(&stored, &refreshed) => {
+                    return Outcome::session(Some(stored));
+                }
+                // The compare-and-set lost a race with a store of the same tokens: try again.
+                Ok(Some(stored)) if holds_tokens_of(&stored, current) => {
+                    failure = Some(Error::Contended {
+                        operation: "store the refreshed session",
+                    });
+                }
+                Ok(Some(stored)) => {
                     tracing::warn!(
                         id,
                         "a newer session was stored while this refresh ran; it is kept, and this refresh's result dropped"
                     );
-                    return match self.storage.load_session(id).await {
-                        Ok(stored) => Outcome::session(stored),
-                        Err(error) => Outcome::failed(error),
-                    };
+                    return Outcome::session(Some(stored));
                 }
-                Err(error @ Error::InvalidSession(_)) => {
-                    return Outcome::NotStored(Box::new(refreshed), Arc::new(error));
+                Ok(None) => {
+                    tracing::warn!(
+                        id,
+                        "the session was deleted while its token was refreshed; the new token is dropped"
+                    );
+                    return Outcome::session(None);
                 }
                 Err(error) => {
                     tracing::warn!(id, attempt, error = %with_sources(&error), "could not store a refreshed session");
@@ -294,7 +368,9 @@ impl<S: SessionStorage> Inner<S> {
                 }
             }
         }
-        let source = failure.unwrap_or(Error::InvalidConfig("no store attempts".into()));
+        let source = failure.unwrap_or(Error::Contended {
+            operation: "store the refreshed session",
+        });
         Outcome::NotStored(Box::new(refreshed), Arc::new(source))
     }
 
@@ -306,24 +382,49 @@ impl<S: SessionStorage> Inner<S> {
         lease: &Lease,
     ) -> Result<bool> {
         check_replacement(current, refreshed)?;
-        match self.storage.replace_session(current, refreshed).await {
+        let replaced = self.step(
+            "store the refreshed session",
+            self.storage.replace_session(current, refreshed),
+        );
+        match replaced.await {
             Err(Error::Unsupported(_)) => {}
             answer => return answer,
         }
         // A storage without compare-and-set: a read just before the store stands in for it
         // (module docs, "Storages without compare-and-set").
-        if !self.lock.is_held(lease).await? || Instant::now() >= lease.lapses_at() {
+        let held = self.step("read the refresh lock", self.lock.is_held(lease));
+        if !held.await? || Instant::now() >= lease.lapses_at() {
             tracing::warn!(
                 id = lease.id(),
                 "the refresh lock lapsed before the refreshed session was stored"
             );
         }
-        let stored = self.storage.load_session(&current.id).await?;
+        let stored = self.load(&current.id).await?;
         if !stored.is_some_and(|stored| holds_tokens_of(&stored, current)) {
             return Ok(false);
         }
-        self.storage.store_session(refreshed).await
+        let store = self.step(
+            "store the refreshed session",
+            self.storage.store_session(refreshed),
+        );
+        if store.await? {
+            Ok(true)
+        } else {
+            // A callback's `false` is a store that did not happen, not a newer session.
+            Err(Error::Callback {
+                operation: "store the refreshed session",
+                source: "the store callback answered false".into(),
+            })
+        }
     }
+}
+
+/// How long one call to the storage or the lock may take inside a flight.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pause before store attempt `attempt` (from 1): 100 ms, 400 ms, then 1.6 s and 2 s on.
+fn store_backoff(attempt: u32) -> Duration {
+    (Duration::from_millis(100) * 4_u32.saturating_pow(attempt - 1)).min(Duration::from_secs(2))
 }
 
 /// Settings of a [`TokenRefresher`]; from [`TokenRefresher::builder`].
@@ -360,7 +461,7 @@ impl<S: SessionStorage + 'static> TokenRefresherBuilder<S> {
         TokenRefresherBuilder {
             storage,
             endpoint: Box::new(endpoint),
-            lock: Arc::new(InProcessRefreshLock::new()),
+            lock: Arc::new(InProcessRefreshLock::process_wide()),
             clock: Arc::new(SystemClock),
             margin: DEFAULT_REFRESH_MARGIN,
             refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
@@ -372,7 +473,7 @@ impl<S: SessionStorage + 'static> TokenRefresherBuilder<S> {
         }
     }
 
-    /// The lock refreshers take; [`InProcessRefreshLock`] by default. Apps on several servers
+    /// The lock refreshers take; [`InProcessRefreshLock::process_wide`] by default. Apps on several servers
     /// give every server's refresher the same shared lock (`RedisSessionStorage::refresh_lock`
     /// with feature `redis`).
     #[must_use]

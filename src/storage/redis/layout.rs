@@ -15,7 +15,8 @@
 //! index for a session (or the reverse).
 //!
 //! One key of this crate's own lies outside that namespace: `refresh_lock:{prefix}:{id}`, the
-//! refresh lock of a session (`refresh_lock.rs`), a random token with a TTL of a few seconds.
+//! refresh lock of a session (`refresh_lock.rs`): a random token, with the refresher's lock TTL
+//! (30 s by default).
 //! It does not start with the prefix because the Node adapter's one-time migration parses every
 //! key that does as a session, and `shopify-sessions` walks `{prefix}_*`.
 

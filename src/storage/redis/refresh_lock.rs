@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::{RedisSessionStorage, scripts};
 use crate::{
     Result,
+    error::with_sources,
     refresh::{Lease, RefreshLock},
 };
 
@@ -70,8 +71,23 @@ impl RefreshLock for RedisRefreshLock {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms);
-        let taken: Option<String> = self.storage.query("take a refresh lock", &command).await?;
-        Ok(taken.map(|_| lease))
+        match self
+            .storage
+            .query::<Option<String>>("take a refresh lock", &command)
+            .await
+        {
+            Ok(Some(_)) => Ok(Some(lease)),
+            // A request sent twice (the connection dropped after the first reached the server)
+            // finds the lock its first try took: it is ours all the same.
+            Ok(None) => Ok(self.is_held(&lease).await?.then_some(lease)),
+            Err(error) => {
+                // It may have been taken before the answer was lost: give it back, if so.
+                if let Err(release) = self.release(&lease).await {
+                    tracing::debug!(error = %with_sources(&release), "could not give back a refresh lock after a failed take");
+                }
+                Err(error)
+            }
+        }
     }
 
     async fn release(&self, lease: &Lease) -> Result<bool> {
