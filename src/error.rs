@@ -107,6 +107,19 @@ pub enum Error {
         problems: usize,
     },
 
+    /// The database is encrypted and the storage was opened without its keys: it reads what
+    /// needs no key, and writes nothing (a write would store tokens in plain text).
+    #[error(
+        "the session database {} is encrypted; open it with its keys (SledSessionStorageBuilder::encryption) to {operation}",
+        path.display()
+    )]
+    EncryptionKeysRequired {
+        /// The database directory.
+        path: PathBuf,
+        /// What was refused, e.g. `"store a session"`.
+        operation: &'static str,
+    },
+
     /// The storage was closed with `SledSessionStorage::close`; open the database again to
     /// go on.
     #[error("the session storage is closed")]
@@ -276,6 +289,21 @@ pub enum CorruptRecord {
     /// The record is a session, but one with another id than the key it is stored under.
     #[error("the record holds a session with another id")]
     OtherId,
+    /// The record's tokens are sealed with a key the storage was not given.
+    #[error("its tokens are sealed with encryption key {key_id:?}, which is not in the key set")]
+    MissingKey {
+        /// The id of the key the record needs.
+        key_id: String,
+    },
+    /// The record's tokens do not open with the key of their id: another key was given under
+    /// that id, or the record was moved from another session.
+    #[error(
+        "its tokens do not open with encryption key {key_id:?} (another key under that id, or a record moved from another session)"
+    )]
+    Unsealable {
+        /// The id of the key the record names.
+        key_id: String,
+    },
 }
 
 /// Why a record did not decode, for reports that name its id beside it: what is wrong with

@@ -47,6 +47,7 @@
 
 pub mod admin;
 mod clock;
+pub mod encryption;
 mod error;
 mod ids;
 pub mod refresh;
@@ -62,7 +63,9 @@ pub mod transfer;
 #[cfg(feature = "unstable-internals")]
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::storage::sled::internals::{decode_record, encode_record};
+    pub use crate::storage::sled::internals::{
+        decode_record, decode_record_with_keys, encode_record, encode_record_sealed,
+    };
 }
 
 /// The README's examples, compiled as doctests so that they cannot rot.
@@ -82,8 +85,8 @@ pub use crate::{
         memory::MemorySessionStorage,
         sled::{
             CompactReport, DEFAULT_CACHE_CAPACITY, FlushPolicy, RepairReport, ReplaceReport,
-            ReplaceStep, SledSessionStorage, SledSessionStorageBuilder, SweepReport, SweeperHandle,
-            VerifyProblem, VerifyReport,
+            ReplaceStep, ResealReport, SledSessionStorage, SledSessionStorageBuilder, SweepReport,
+            SweeperHandle, VerifyProblem, VerifyReport,
         },
     },
 };

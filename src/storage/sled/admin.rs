@@ -12,9 +12,10 @@ use crate::{
 };
 
 impl SledSessionStorage {
-    /// A record as [`Walked`]: the session with its deadline, or why it does not decode.
-    fn walked(id: &str, bytes: &[u8]) -> Walked {
-        match codec::decode(id, bytes) {
+    /// A record as [`Walked`]: the session with its deadline, or why it does not decode (or
+    /// its tokens do not open).
+    fn walked(&self, id: &str, bytes: &[u8]) -> Walked {
+        match codec::decode_open(id, bytes, self.inner.keys.as_deref()) {
             Ok(record) => Walked::Session(stored(record)),
             Err(error) => Walked::Unreadable {
                 id: id.to_owned(),
@@ -59,7 +60,7 @@ impl AdminStorage for SledSessionStorage {
         let Some(shop) = shop else {
             for item in &self.inner.sessions {
                 let (key, bytes) = item?;
-                visit(Self::walked(&String::from_utf8_lossy(&key), &bytes));
+                visit(self.walked(&String::from_utf8_lossy(&key), &bytes));
             }
             return Ok(());
         };
@@ -69,7 +70,7 @@ impl AdminStorage for SledSessionStorage {
             let Some(bytes) = self.inner.sessions.get(id.as_bytes())? else {
                 continue;
             };
-            match Self::walked(&id, &bytes) {
+            match self.walked(&id, &bytes) {
                 Walked::Session(stored) if stored.session.shop != shop => {}
                 walked => visit(walked),
             }
@@ -78,7 +79,11 @@ impl AdminStorage for SledSessionStorage {
     }
 
     async fn load_stored(&self, id: &str) -> Result<Option<StoredSession>> {
-        Ok(self.get_record(id)?.map(stored))
+        let Some(mut record) = self.get_record(id)? else {
+            return Ok(None);
+        };
+        self.inner.open(id, &mut record)?;
+        Ok(Some(stored(record)))
     }
 
     async fn delete_shop(&self, shop: &str) -> Result<Vec<String>> {

@@ -14,7 +14,7 @@ use super::{
     layout::{LAYOUT_VERSION, Limits, NEW_SEGMENT_SIZE},
     repair,
 };
-use crate::{Clock, Error, Result, SystemClock, storage::ttl::TtlPolicy};
+use crate::{Clock, Error, Result, SystemClock, encryption::KeySet, storage::ttl::TtlPolicy};
 
 /// sled's default page cache is 1 GiB, sized for general-purpose databases. A session record
 /// is about 200–600 bytes and its two index entries under 200 more, so 64 MiB keeps the hot
@@ -63,12 +63,13 @@ pub enum FlushPolicy {
 /// ```
 #[must_use]
 pub struct SledSessionStorageBuilder {
-    path: PathBuf,
-    flush_policy: FlushPolicy,
-    ttl: TtlPolicy,
+    pub(super) path: PathBuf,
+    pub(super) flush_policy: FlushPolicy,
+    pub(super) ttl: TtlPolicy,
     cache_capacity: u64,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     create_if_missing: bool,
+    pub(super) keys: Option<Arc<KeySet>>,
 }
 
 impl SledSessionStorageBuilder {
@@ -83,6 +84,7 @@ impl SledSessionStorageBuilder {
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(SystemClock),
             create_if_missing: true,
+            keys: None,
         }
     }
 
@@ -124,6 +126,27 @@ impl SledSessionStorageBuilder {
     /// rather than a new empty database.
     pub fn create_if_missing(mut self, create: bool) -> Self {
         self.create_if_missing = create;
+        self
+    }
+
+    /// Seals every session's access and refresh tokens written from now on with the active key
+    /// of `keys`, and opens tokens sealed with any key of the set (README, "Security").
+    ///
+    /// The database is marked encrypted when it opens: from then on a storage opened without
+    /// keys reads what needs none and refuses every write
+    /// ([`Error::EncryptionKeysRequired`]), and only
+    /// [`decrypt_all`](SledSessionStorage::decrypt_all) turns encryption off. Records written
+    /// before stay as they are until [`rotate_keys`](SledSessionStorage::rotate_keys) seals
+    /// them.
+    pub fn encryption(mut self, keys: KeySet) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// [`encryption`](Self::encryption) with a key set shared with other storages (the copy
+    /// that `compact` makes).
+    pub(super) fn shared_encryption(mut self, keys: Option<Arc<KeySet>>) -> Self {
+        self.keys = keys;
         self
     }
 
@@ -197,14 +220,13 @@ impl SledSessionStorageBuilder {
             ])?
             .max(meta.and_then(|meta| meta.sizes).unwrap_or_default()),
         };
+        let encrypted = self.keys.is_some() || meta.is_some_and(|meta| meta.encrypted);
         let storage = SledSessionStorage::from_db(
             db,
-            self.path,
-            self.flush_policy,
-            self.ttl,
-            self.clock,
+            self,
             Limits::for_segment_size(segment_size),
             sizes,
+            encrypted,
         )?;
         if !meta.is_some_and(|meta| meta.clean_shutdown) && !prepared.new {
             let report = storage.inner.repair_blocking()?;
@@ -235,6 +257,7 @@ impl fmt::Debug for SledSessionStorageBuilder {
             .field("cache_capacity", &self.cache_capacity)
             .field("clock", &self.clock)
             .field("create_if_missing", &self.create_if_missing)
+            .field("keys", &self.keys)
             .finish()
     }
 }

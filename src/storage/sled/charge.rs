@@ -190,7 +190,7 @@ impl Inner {
         write: &impl Fn(Sizes) -> Result<(T, u64)>,
     ) -> Result<(Option<T>, u64)> {
         let Some(entered) = self.charge.enter(assumed, own, |raised| {
-            repair::write_meta(&self.db, false, raised)
+            repair::write_meta(self, false, raised)
         })?
         else {
             return Ok((None, 0));

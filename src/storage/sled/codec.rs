@@ -7,8 +7,14 @@
 //! new layout gets a new version byte; old versions stay decodable:
 //!
 //! - version 1: the user id of an online session is always present (`u64`);
-//! - version 2 (written now): it may be absent (`Option<u64>`), as Node's `fromPropertyArray`
-//!   can produce a user without an id.
+//! - version 2 (written by a storage without encryption): it may be absent (`Option<u64>`), as
+//!   Node's `fromPropertyArray` can produce a user without an id;
+//! - version 3 (written by a storage with encryption): version 2 with the access and refresh
+//!   tokens sealed (`crate::encryption`): in their place the key id, the 24-byte nonce and the
+//!   ciphertext of the bincode pair `(access_token, refresh_token)`, whose associated data is
+//!   [`AAD_PREFIX`] followed by the session id. Everything else stays readable without a key,
+//!   so sweeping, verifying, repairing and listing need none; [`decode`] leaves the tokens
+//!   sealed and [`open`] opens them.
 
 use std::{
     collections::BTreeMap,
@@ -18,13 +24,23 @@ use std::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use zeroize::Zeroizing;
+
 use super::charge::Sizes;
-use crate::{AssociatedUser, CorruptRecord, Error, OnlineAccessInfo, Result, Session};
+use crate::{
+    AssociatedUser, CorruptRecord, Error, OnlineAccessInfo, Result, Session,
+    encryption::{KeySet, NONCE_LEN},
+};
 
 /// Records whose user id is a `u64`; still read, no longer written.
 const FORMAT_V1: u8 = 1;
-/// The first byte of every record written by this version of the crate.
+/// The first byte of a record written without encryption.
 const FORMAT_V2: u8 = 2;
+/// The first byte of a record whose tokens are sealed.
+const FORMAT_V3: u8 = 3;
+
+/// The start of the associated data of sealed tokens; the session id follows it.
+const AAD_PREFIX: &[u8] = b"shopify-session-storage/record-v3/";
 
 /// The largest record [`encode`] writes into a database created by this version; a larger
 /// session is rejected as invalid. Databases with smaller log segments have a lower limit (see
@@ -42,9 +58,40 @@ fn config() -> impl bincode::config::Config {
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
+    /// The session; while [`sealed`](Self::sealed) is `Some`, without its tokens.
     pub(crate) session: Session,
     /// Epoch milliseconds from which the session counts as expired; `None`: never.
     pub(crate) deadline_ms: Option<u64>,
+    /// The tokens, still sealed (a version 3 record that [`open`] has not opened).
+    pub(crate) sealed: Option<Sealed>,
+}
+
+/// Tokens sealed with one key.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Sealed {
+    pub(crate) key_id: String,
+    nonce: [u8; NONCE_LEN],
+    ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The two tokens as version 2 keeps them in plain text (a pair encodes as its two fields).
+type PlainTokens<'a> = (Option<&'a str>, Option<&'a str>);
+
+/// The two tokens as version 3 keeps them.
+#[derive(Serialize, Deserialize)]
+struct SealedTokens<'a> {
+    key_id: &'a str,
+    nonce: [u8; NONCE_LEN],
+    #[serde(borrow)]
+    ciphertext: &'a [u8],
 }
 
 /// A point in time as whole seconds and nanoseconds from the Unix epoch (negative seconds
@@ -54,18 +101,17 @@ type Instant = (i64, u32);
 // Strings are `&str`, borrowed from the record while decoding and copied once into the
 // session: bincode's owned-`String` path decodes byte by byte and took half of decode time.
 //
-// `UserId` is the one field that differs between versions: `u64` in version 1, `Option<u64>`
-// in version 2.
+// `UserId` and `Tokens` are the fields that differ between versions: `u64` in version 1,
+// `Option<u64>` from version 2; tokens in plain text up to version 2, sealed in version 3.
 #[derive(Serialize, Deserialize)]
-struct RecordBody<'a, UserId> {
+struct RecordBody<'a, UserId, Tokens> {
     deadline_ms: Option<u64>,
     shop: &'a str,
     state: &'a str,
     is_online: bool,
     scope: Option<&'a str>,
     expires: Option<Instant>,
-    access_token: Option<&'a str>,
-    refresh_token: Option<&'a str>,
+    tokens: Tokens,
     refresh_token_expires: Option<Instant>,
     #[serde(borrow)]
     online_access_info: Option<OnlineRecord<'a, UserId>>,
@@ -89,7 +135,8 @@ struct OnlineRecord<'a, UserId> {
     user_extra_json: &'a str,
 }
 
-/// Encodes a session (already validated) with its deadline.
+/// Encodes a session (already validated) with its deadline; with `keys`, its tokens sealed with
+/// the active key (version 3).
 ///
 /// # Errors
 /// [`Error::InvalidSession`] when the record would exceed `max_bytes` or a date is out of range.
@@ -97,7 +144,53 @@ pub(crate) fn encode(
     session: &Session,
     deadline_ms: Option<u64>,
     max_bytes: usize,
+    keys: Option<&KeySet>,
 ) -> Result<Vec<u8>> {
+    let plain = (
+        session.access_token.as_deref(),
+        session.refresh_token.as_deref(),
+    );
+    let mut bytes = Vec::with_capacity(256);
+    match keys {
+        None => {
+            bytes.push(FORMAT_V2);
+            encode_body(session, deadline_ms, plain, &mut bytes)?;
+        }
+        Some(keys) => {
+            let tokens = Zeroizing::new(bincode::serde::encode_to_vec(plain, config()).map_err(
+                |error| Error::invalid(format!("the tokens cannot be encoded: {error}")),
+            )?);
+            let (key_id, nonce, ciphertext) = keys.seal(&aad(&session.id), &tokens)?;
+            let sealed = SealedTokens {
+                key_id,
+                nonce,
+                ciphertext: &ciphertext,
+            };
+            bytes.push(FORMAT_V3);
+            encode_body(session, deadline_ms, sealed, &mut bytes)?;
+        }
+    }
+    if bytes.len() > max_bytes {
+        return Err(Error::invalid(format!(
+            "the encoded session is {} bytes, at most {max_bytes} are stored",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The associated data of the sealed tokens of session `id`.
+fn aad(id: &str) -> Vec<u8> {
+    [AAD_PREFIX, id.as_bytes()].concat()
+}
+
+/// Appends the bincode of a session's record body, its tokens as given, to `bytes`.
+fn encode_body<Tokens: Serialize>(
+    session: &Session,
+    deadline_ms: Option<u64>,
+    tokens: Tokens,
+    bytes: &mut Vec<u8>,
+) -> Result<()> {
     let extra_json = map_to_json(&session.extra);
     let info_json = session.online_access_info.as_ref().map(|info| {
         (
@@ -105,15 +198,14 @@ pub(crate) fn encode(
             map_to_json(&info.associated_user.extra),
         )
     });
-    let record = RecordBody::<Option<u64>> {
+    let record = RecordBody::<Option<u64>, Tokens> {
         deadline_ms,
         shop: &session.shop,
         state: &session.state,
         is_online: session.is_online,
         scope: session.scope.as_deref(),
         expires: session.expires.map(to_instant).transpose()?,
-        access_token: session.access_token.as_deref(),
-        refresh_token: session.refresh_token.as_deref(),
+        tokens,
         refresh_token_expires: session.refresh_token_expires.map(to_instant).transpose()?,
         online_access_info: session
             .online_access_info
@@ -138,22 +230,14 @@ pub(crate) fn encode(
             }),
         extra_json: &extra_json,
     };
-    let mut bytes = Vec::with_capacity(256);
-    bytes.push(FORMAT_V2);
-    bincode::serde::encode_into_std_write(&record, &mut bytes, config()).map_err(|error| {
+    bincode::serde::encode_into_std_write(&record, bytes, config()).map_err(|error| {
         // Encoding into a Vec fails only when the record passes the size limit.
         Error::invalid(format!("the session cannot be encoded: {error}"))
     })?;
-    if bytes.len() > max_bytes {
-        return Err(Error::invalid(format!(
-            "the encoded session is {} bytes, at most {max_bytes} are stored",
-            bytes.len()
-        )));
-    }
-    Ok(bytes)
+    Ok(())
 }
 
-/// Decodes the record stored under `id`.
+/// Decodes the record stored under `id`, leaving sealed tokens sealed (see [`open`]).
 ///
 /// # Errors
 /// [`Error::Corrupt`] naming `id` for an unknown version byte, bytes that do not decode,
@@ -169,10 +253,20 @@ fn decode_body(id: &str, bytes: &[u8]) -> Result<Record, CorruptRecord> {
     match bytes.split_first() {
         None => Err(CorruptRecord::Empty),
         Some((&FORMAT_V2, body)) => {
-            into_record(id, borrow_decode::<RecordBody<Option<u64>>>(body)?)
+            let record = borrow_decode::<RecordBody<Option<u64>, PlainTokens<'_>>>(body)?;
+            into_record(id, record, None)
+        }
+        Some((&FORMAT_V3, body)) => {
+            let record = borrow_decode::<RecordBody<Option<u64>, SealedTokens<'_>>>(body)?;
+            let sealed = Sealed {
+                key_id: record.tokens.key_id.to_owned(),
+                nonce: record.tokens.nonce,
+                ciphertext: record.tokens.ciphertext.to_vec(),
+            };
+            into_record(id, record, Some(sealed))
         }
         Some((&FORMAT_V1, body)) => {
-            let old = borrow_decode::<RecordBody<u64>>(body)?;
+            let old = borrow_decode::<RecordBody<u64, PlainTokens<'_>>>(body)?;
             let online_access_info = old.online_access_info.map(|online| OnlineRecord {
                 user_id: Some(online.user_id),
                 expires_in: online.expires_in,
@@ -194,13 +288,12 @@ fn decode_body(id: &str, bytes: &[u8]) -> Result<Record, CorruptRecord> {
                 is_online: old.is_online,
                 scope: old.scope,
                 expires: old.expires,
-                access_token: old.access_token,
-                refresh_token: old.refresh_token,
+                tokens: old.tokens,
                 refresh_token_expires: old.refresh_token_expires,
                 online_access_info,
                 extra_json: old.extra_json,
             };
-            into_record(id, record)
+            into_record(id, record, None)
         }
         Some((&version, _)) => Err(CorruptRecord::UnknownVersion(version)),
     }
@@ -217,7 +310,53 @@ fn borrow_decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, CorruptRec
     }
 }
 
-fn into_record(id: &str, record: RecordBody<'_, Option<u64>>) -> Result<Record, CorruptRecord> {
+/// Opens the sealed tokens of a record decoded from under `id`, if it has any, with `keys`.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming `id`, with [`CorruptRecord::MissingKey`] (no keys, or none with
+/// the record's key id) or [`CorruptRecord::Unsealable`] (the key does not open them: another
+/// key under that id, or a record moved from another session).
+pub(crate) fn open(id: &str, record: &mut Record, keys: Option<&KeySet>) -> Result<()> {
+    let Some(sealed) = record.sealed.take() else {
+        return Ok(());
+    };
+    let opened = keys
+        .ok_or_else(|| CorruptRecord::MissingKey {
+            key_id: sealed.key_id.clone(),
+        })
+        .and_then(|keys| keys.open(&sealed.key_id, &sealed.nonce, &aad(id), &sealed.ciphertext))
+        .and_then(|plain| {
+            let (access, refresh): (Option<&str>, Option<&str>) = borrow_decode(&plain)?;
+            Ok((access.map(str::to_owned), refresh.map(str::to_owned)))
+        });
+    match opened {
+        Ok((access_token, refresh_token)) => {
+            record.session.access_token = access_token;
+            record.session.refresh_token = refresh_token;
+            Ok(())
+        }
+        Err(source) => {
+            record.sealed = Some(sealed);
+            Err(Error::Corrupt {
+                id: id.to_owned(),
+                source,
+            })
+        }
+    }
+}
+
+/// [`decode`] then [`open`].
+pub(crate) fn decode_open(id: &str, bytes: &[u8], keys: Option<&KeySet>) -> Result<Record> {
+    let mut record = decode(id, bytes)?;
+    open(id, &mut record, keys)?;
+    Ok(record)
+}
+
+fn into_record<Tokens: IntoTokens>(
+    id: &str,
+    record: RecordBody<'_, Option<u64>, Tokens>,
+    sealed: Option<Sealed>,
+) -> Result<Record, CorruptRecord> {
     let online_access_info = match record.online_access_info {
         None => None,
         Some(online) => Some(OnlineAccessInfo {
@@ -245,8 +384,8 @@ fn into_record(id: &str, record: RecordBody<'_, Option<u64>>) -> Result<Record, 
         is_online: record.is_online,
         scope: record.scope.map(str::to_owned),
         expires: instant(record.expires)?,
-        access_token: record.access_token.map(str::to_owned),
-        refresh_token: record.refresh_token.map(str::to_owned),
+        access_token: record.tokens.access_token(),
+        refresh_token: record.tokens.refresh_token(),
         refresh_token_expires: instant(record.refresh_token_expires)?,
         online_access_info,
         extra: json_to_map("extra", record.extra_json)?,
@@ -254,7 +393,32 @@ fn into_record(id: &str, record: RecordBody<'_, Option<u64>>) -> Result<Record, 
     Ok(Record {
         session,
         deadline_ms: record.deadline_ms,
+        sealed,
     })
+}
+
+/// The plain tokens a record body holds: none while they are sealed.
+trait IntoTokens {
+    fn access_token(&self) -> Option<String>;
+    fn refresh_token(&self) -> Option<String>;
+}
+
+impl IntoTokens for PlainTokens<'_> {
+    fn access_token(&self) -> Option<String> {
+        self.0.map(str::to_owned)
+    }
+    fn refresh_token(&self) -> Option<String> {
+        self.1.map(str::to_owned)
+    }
+}
+
+impl IntoTokens for SealedTokens<'_> {
+    fn access_token(&self) -> Option<String> {
+        None
+    }
+    fn refresh_token(&self) -> Option<String> {
+        None
+    }
 }
 
 fn map_to_json(map: &BTreeMap<String, Value>) -> String {
@@ -312,8 +476,10 @@ fn from_instant((secs, nanos): Instant) -> Result<SystemTime, CorruptRecord> {
 
 /// `meta` entries without the database's sizes; still read.
 const META_V1: u8 = 1;
-/// The first byte of a `meta` entry written by this version of the crate.
+/// `meta` entries without the encryption flag; still read.
 const META_V2: u8 = 2;
+/// The first byte of a `meta` entry written by this version of the crate.
+const META_V3: u8 = 3;
 
 /// The database's own small record: which layout it has, whether it was closed cleanly, and
 /// the sizes its writes are charged for (`charge.rs`).
@@ -326,6 +492,9 @@ pub(crate) struct Meta {
     /// The largest entry and key the database has held; `None` in a `meta` written before they
     /// were kept.
     pub(crate) sizes: Option<Sizes>,
+    /// Whether records are written sealed: set once a storage with keys opened the database,
+    /// cleared only by `decrypt_all`. A storage without keys refuses to write while it is set.
+    pub(crate) encrypted: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -342,18 +511,33 @@ struct MetaV2 {
     largest_key: u64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct MetaV3 {
+    layout_version: u32,
+    clean_shutdown: bool,
+    largest_entry: u64,
+    largest_key: u64,
+    encrypted: bool,
+}
+
 /// Encodes the `meta` entry.
-pub(crate) fn encode_meta(layout_version: u32, clean_shutdown: bool, sizes: Sizes) -> Vec<u8> {
-    let meta = MetaV2 {
+pub(crate) fn encode_meta(
+    layout_version: u32,
+    clean_shutdown: bool,
+    sizes: Sizes,
+    encrypted: bool,
+) -> Vec<u8> {
+    let meta = MetaV3 {
         layout_version,
         clean_shutdown,
         largest_entry: sizes.entry,
         largest_key: sizes.key,
+        encrypted,
     };
-    let mut bytes = vec![META_V2];
-    // Four fixed fields into a Vec: encoding cannot fail.
+    let mut bytes = vec![META_V3];
+    // Five fixed fields into a Vec: encoding cannot fail.
     bincode::serde::encode_into_std_write(meta, &mut bytes, config())
-        .expect("encoding four integers into a Vec cannot fail");
+        .expect("encoding five fixed fields into a Vec cannot fail");
     bytes
 }
 
@@ -363,6 +547,15 @@ pub(crate) fn encode_meta(layout_version: u32, clean_shutdown: bool, sizes: Size
 /// [`Error::Corrupt`] (for the id `meta`) when the bytes are not a `meta` entry.
 pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
     let decoded = match bytes.split_first() {
+        Some((&META_V3, body)) => borrow_decode::<MetaV3>(body).map(|meta| Meta {
+            layout_version: meta.layout_version,
+            clean_shutdown: meta.clean_shutdown,
+            sizes: Some(Sizes {
+                entry: meta.largest_entry,
+                key: meta.largest_key,
+            }),
+            encrypted: meta.encrypted,
+        }),
         Some((&META_V2, body)) => borrow_decode::<MetaV2>(body).map(|meta| Meta {
             layout_version: meta.layout_version,
             clean_shutdown: meta.clean_shutdown,
@@ -370,11 +563,13 @@ pub(crate) fn decode_meta(bytes: &[u8]) -> Result<Meta> {
                 entry: meta.largest_entry,
                 key: meta.largest_key,
             }),
+            encrypted: false,
         }),
         Some((&META_V1, body)) => borrow_decode::<MetaV1>(body).map(|meta| Meta {
             layout_version: meta.layout_version,
             clean_shutdown: meta.clean_shutdown,
             sizes: None,
+            encrypted: false,
         }),
         Some((&version, _)) => Err(CorruptRecord::UnknownVersion(version)),
         None => Err(CorruptRecord::Empty),
@@ -393,11 +588,12 @@ mod tests {
             entry: 700,
             key: 90,
         };
-        let bytes = encode_meta(1, true, sizes);
+        let bytes = encode_meta(1, true, sizes, true);
         let meta = Meta {
             layout_version: 1,
             clean_shutdown: true,
             sizes: Some(sizes),
+            encrypted: true,
         };
         assert_eq!(decode_meta(&bytes).unwrap(), meta);
         assert!(decode_meta(&[]).is_err());
@@ -408,8 +604,13 @@ mod tests {
         // A version 1 entry: layout 1, clean.
         let old = decode_meta(&[META_V1, 1, 1]).unwrap();
         assert_eq!(
-            (old.layout_version, old.clean_shutdown, old.sizes),
-            (1, true, None)
+            (
+                old.layout_version,
+                old.clean_shutdown,
+                old.sizes,
+                old.encrypted
+            ),
+            (1, true, None, false)
         );
     }
 
@@ -439,7 +640,7 @@ mod tests {
     #[test]
     fn round_trips_every_field_exactly() {
         let session = full_session();
-        let bytes = encode(&session, Some(42), MAX_RECORD_BYTES).unwrap();
+        let bytes = encode(&session, Some(42), MAX_RECORD_BYTES, None).unwrap();
         assert_eq!(bytes[0], FORMAT_V2);
         let record = decode(&session.id, &bytes).unwrap();
         assert_eq!(record.session, session);
@@ -449,7 +650,7 @@ mod tests {
     #[test]
     fn damaged_records_are_corrupt_not_panics() {
         let id = "x";
-        let bytes = encode(&full_session(), None, MAX_RECORD_BYTES).unwrap();
+        let bytes = encode(&full_session(), None, MAX_RECORD_BYTES, None).unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![], "empty"),
             (vec![9, 0, 0], "unknown format version 9"),
@@ -506,7 +707,7 @@ mod tests {
             .unwrap()
             .associated_user
             .id = None;
-        let bytes = encode(&session, None, MAX_RECORD_BYTES).unwrap();
+        let bytes = encode(&session, None, MAX_RECORD_BYTES, None).unwrap();
         assert_eq!(decode(&session.id, &bytes).unwrap().session, session);
     }
 
@@ -514,7 +715,7 @@ mod tests {
     fn oversized_sessions_are_invalid() {
         let mut session = full_session();
         session.state = "s".repeat(MAX_RECORD_BYTES);
-        let error = encode(&session, None, MAX_RECORD_BYTES).unwrap_err();
+        let error = encode(&session, None, MAX_RECORD_BYTES, None).unwrap_err();
         assert!(matches!(error, Error::InvalidSession(_)), "{error:?}");
     }
 }

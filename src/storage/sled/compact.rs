@@ -28,11 +28,12 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use super::{SledSessionStorage, codec, files};
-use crate::{Error, FlushPolicy, Result, error::with_sources, storage::ttl};
+use crate::{Error, FlushPolicy, Result, encryption::KeySet, error::with_sources, storage::ttl};
 
 /// What [`SledSessionStorage::compact_into`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,9 +129,16 @@ impl SledSessionStorage {
         destination: &Path,
         tick: &mut (dyn FnMut() + Send),
     ) -> Result<CompactReport> {
+        // Sealed records are opened and sealed again with the active key: a database opened
+        // without its keys cannot be copied.
+        let keys = self
+            .inner
+            .sealing("compact it")?
+            .map(|_| self.inner.keys.clone());
         // Periodic: the copy is made durable once, by the flush at the end.
         let copy = SledSessionStorage::builder(destination)
             .flush_policy(FlushPolicy::Periodic(Duration::from_secs(3_600)))
+            .shared_encryption(keys.flatten())
             .open()?;
         let now_ms = self.now_ms();
         let mut report = CompactReport::default();
@@ -138,7 +146,7 @@ impl SledSessionStorage {
             let (key, bytes) = item?;
             tick();
             let id = String::from_utf8_lossy(&key);
-            let left_out = match codec::decode(&id, &bytes) {
+            let left_out = match codec::decode_open(&id, &bytes, self.inner.keys.as_deref()) {
                 Ok(record) if ttl::is_expired(record.deadline_ms, now_ms) => {
                     report.expired_dropped += 1;
                     continue;
@@ -173,7 +181,8 @@ impl SledSessionStorage {
     /// otherwise it is removed.
     ///
     /// The database must not be in use: this opens it, and fails with [`Error::Locked`] while
-    /// an app has it open.
+    /// an app has it open. An encrypted database needs its `keys`: its records are opened and
+    /// sealed again with the active key.
     ///
     /// # Errors
     /// [`Error::Unsupported`] off Linux (no `renameat2`); [`Error::InvalidConfig`] for a
@@ -183,16 +192,18 @@ impl SledSessionStorage {
         path: impl AsRef<Path>,
         staging: Option<PathBuf>,
         keep_backup: bool,
+        keys: Option<KeySet>,
         tick: &mut (dyn FnMut() + Send),
         on_step: &mut (dyn FnMut(ReplaceStep) + Send),
     ) -> Result<ReplaceReport> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            replace(path.as_ref(), staging, keep_backup, tick, on_step).await
+            let keys = keys.map(Arc::new);
+            replace(path.as_ref(), staging, keep_backup, keys, tick, on_step).await
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            let _ = (path, staging, keep_backup, tick, on_step);
+            let _ = (path, staging, keep_backup, keys, tick, on_step);
             Err(Error::Unsupported(
                 "replacing a database in place needs Linux's renameat2 (RENAME_EXCHANGE)",
             ))
@@ -205,6 +216,7 @@ async fn replace(
     path: &Path,
     staging: Option<PathBuf>,
     keep_backup: bool,
+    keys: Option<Arc<KeySet>>,
     tick: &mut (dyn FnMut() + Send),
     on_step: &mut (dyn FnMut(ReplaceStep) + Send),
 ) -> Result<ReplaceReport> {
@@ -236,6 +248,7 @@ async fn replace(
     // Step 1.
     let source = SledSessionStorage::builder(path)
         .create_if_missing(false)
+        .shared_encryption(keys)
         .open()?;
     let copied = source.compact_into(&staging, tick).await;
     let closed = source.close().await;

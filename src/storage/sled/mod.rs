@@ -23,6 +23,7 @@ mod id_locks;
 mod index;
 mod layout;
 mod repair;
+mod reseal;
 mod stall;
 mod sweeper;
 mod verify;
@@ -43,6 +44,7 @@ pub use self::{
     builder::{DEFAULT_CACHE_CAPACITY, FlushPolicy, SledSessionStorageBuilder},
     compact::{CompactReport, ReplaceReport, ReplaceStep},
     repair::RepairReport,
+    reseal::ResealReport,
     sweeper::{SweepReport, SweeperHandle},
     verify::{VerifyProblem, VerifyReport},
 };
@@ -55,6 +57,7 @@ use self::{
 };
 use crate::{
     Clock, Error, Result, Session, SessionStorage,
+    encryption::KeySet,
     storage::{
         check_replacement,
         ttl::{self, TtlPolicy},
@@ -64,22 +67,54 @@ use crate::{
 /// The record codec, for the fuzz targets and benchmarks (feature `unstable-internals`).
 #[cfg(feature = "unstable-internals")]
 pub(crate) mod internals {
-    use crate::{Result, Session};
+    use crate::{Result, Session, encryption::KeySet};
 
-    /// Encodes `session` as the store would, with this deadline (epoch milliseconds).
+    /// Encodes `session` as a store without encryption would, with this deadline (epoch
+    /// milliseconds).
     ///
     /// # Errors
     /// As the store's own encoding: an oversized record or a date out of range.
     pub fn encode_record(session: &Session, deadline_ms: Option<u64>) -> Result<Vec<u8>> {
-        super::codec::encode(session, deadline_ms, super::codec::MAX_RECORD_BYTES)
+        super::codec::encode(session, deadline_ms, super::codec::MAX_RECORD_BYTES, None)
     }
 
-    /// Decodes a record stored under `id` into the session and its deadline.
+    /// Encodes `session` as a store with `keys` would: its tokens sealed with the active key.
     ///
     /// # Errors
-    /// `Error::Corrupt` for bytes that are not a record.
+    /// As [`encode_record`].
+    pub fn encode_record_sealed(
+        session: &Session,
+        deadline_ms: Option<u64>,
+        keys: &KeySet,
+    ) -> Result<Vec<u8>> {
+        super::codec::encode(
+            session,
+            deadline_ms,
+            super::codec::MAX_RECORD_BYTES,
+            Some(keys),
+        )
+    }
+
+    /// Decodes a record stored under `id` into the session and its deadline, as a store
+    /// without keys would.
+    ///
+    /// # Errors
+    /// `Error::Corrupt` for bytes that are not a record, and for sealed tokens.
     pub fn decode_record(id: &str, bytes: &[u8]) -> Result<(Session, Option<u64>)> {
-        super::codec::decode(id, bytes).map(|record| (record.session, record.deadline_ms))
+        decode_record_with_keys(id, bytes, None)
+    }
+
+    /// Decodes a record stored under `id`, opening sealed tokens with `keys`.
+    ///
+    /// # Errors
+    /// `Error::Corrupt` for bytes that are not a record, or tokens that do not open.
+    pub fn decode_record_with_keys(
+        id: &str,
+        bytes: &[u8],
+        keys: Option<&KeySet>,
+    ) -> Result<(Session, Option<u64>)> {
+        super::codec::decode_open(id, bytes, keys)
+            .map(|record| (record.session, record.deadline_ms))
     }
 }
 
@@ -159,6 +194,11 @@ struct Inner {
     serving: AtomicBool,
     /// Set once the database was closed, by [`SledSessionStorage::close`] or on drop.
     closed: AtomicBool,
+    /// The keys tokens are sealed and opened with, when the storage was given them.
+    keys: Option<Arc<KeySet>>,
+    /// The `meta` entry's encryption flag: records are written sealed while it is set, and
+    /// not at all by a storage without keys.
+    encrypted: AtomicBool,
 }
 
 impl SledSessionStorage {
@@ -175,15 +215,22 @@ impl SledSessionStorage {
         SledSessionStorageBuilder::new(path)
     }
 
+    /// The storage over an open `db`, with the settings of `builder`.
     fn from_db(
         db: sled::Db,
-        path: PathBuf,
-        flush_policy: FlushPolicy,
-        ttl: TtlPolicy,
-        clock: Arc<dyn Clock>,
+        builder: SledSessionStorageBuilder,
         limits: Limits,
         sizes: Sizes,
+        encrypted: bool,
     ) -> Result<Self> {
+        let SledSessionStorageBuilder {
+            path,
+            flush_policy,
+            ttl,
+            clock,
+            keys,
+            ..
+        } = builder;
         let watchdog = StallWatchdog::start()?;
         let flusher = Flusher::start(
             db.clone(),
@@ -209,6 +256,8 @@ impl SledSessionStorage {
                 flush_policy,
                 serving: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                keys,
+                encrypted: AtomicBool::new(encrypted),
             }),
         })
     }
@@ -297,13 +346,36 @@ impl SledSessionStorage {
         ttl::epoch_millis(self.inner.clock.now())
     }
 
-    /// Loads a record whatever its deadline.
+    /// Loads a record whatever its deadline, its tokens left sealed.
     fn get_record(&self, id: &str) -> Result<Option<codec::Record>> {
         self.inner.get_record(id)
     }
 }
 
 impl Inner {
+    /// The keys to seal a record with: `None` while the database is not encrypted.
+    ///
+    /// # Errors
+    /// [`Error::EncryptionKeysRequired`] for an encrypted database opened without keys.
+    fn sealing(&self, operation: &'static str) -> Result<Option<&KeySet>> {
+        if !self.encrypted.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        self.keys
+            .as_deref()
+            .map(Some)
+            .ok_or_else(|| Error::EncryptionKeysRequired {
+                path: self.path.clone(),
+                operation,
+            })
+    }
+
+    /// Opens the sealed tokens of a record of `id`, if any (see `codec::open`).
+    fn open(&self, id: &str, record: &mut codec::Record) -> Result<()> {
+        codec::open(id, record, self.keys.as_deref())
+    }
+
+    /// Loads a record whatever its deadline, its tokens left sealed.
     fn get_record(&self, id: &str) -> Result<Option<codec::Record>> {
         self.sessions
             .get(id.as_bytes())?
@@ -355,10 +427,14 @@ impl SessionStorage for SledSessionStorage {
 
     async fn load_session(&self, id: &str) -> Result<Option<Session>> {
         let now_ms = self.now_ms();
-        Ok(self
+        let Some(mut record) = self
             .get_record(id)?
             .filter(|record| !ttl::is_expired(record.deadline_ms, now_ms))
-            .map(|record| record.session))
+        else {
+            return Ok(None);
+        };
+        self.inner.open(id, &mut record)?;
+        Ok(Some(record.session))
     }
 
     async fn delete_session(&self, id: &str) -> Result<bool> {
@@ -392,11 +468,15 @@ impl SessionStorage for SledSessionStorage {
             let Some((_, id)) = index::split_shop_key(&key) else {
                 continue;
             };
-            match self.get_record(id) {
-                Ok(Some(record))
-                    if record.session.shop == shop
-                        && !ttl::is_expired(record.deadline_ms, now_ms) =>
-                {
+            let record = self.get_record(id).and_then(|record| match record {
+                Some(mut record) if record.session.shop == shop => {
+                    self.inner.open(id, &mut record)?;
+                    Ok(Some(record))
+                }
+                _ => Ok(None),
+            });
+            match record {
+                Ok(Some(record)) if !ttl::is_expired(record.deadline_ms, now_ms) => {
                     found.push(record.session);
                 }
                 // Expired, or a stale entry (see `writes.rs`): skipped, never trusted.

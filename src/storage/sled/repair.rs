@@ -223,23 +223,25 @@ pub(super) fn read_meta(db: &sled::Db) -> Result<Option<Meta>> {
 /// Writes the `meta` entry with this clean-shutdown marker (not waiting for the disk).
 pub(super) fn mark_shutdown(inner: &Inner, clean: bool) -> Result<()> {
     inner.charged_write_blocking(1, META_SIZES, |sizes| {
-        write_meta(&inner.db, clean, sizes)?;
+        write_meta(inner, clean, sizes)?;
         Ok(((), 1))
     })?;
     Ok(())
 }
 
-/// The sizes of the `meta` entry itself (key and a version 2 body), for the charge.
+/// The sizes of the `meta` entry itself (key and a version 3 body, at most 26 bytes), for the
+/// charge.
 pub(super) const META_SIZES: Sizes = Sizes {
     entry: 4 + 32,
     key: 4,
 };
 
 /// The single-key write of the `meta` entry, for a caller that holds the charge's gate.
-pub(super) fn write_meta(db: &sled::Db, clean: bool, sizes: Sizes) -> Result<()> {
-    db.insert(
+pub(super) fn write_meta(inner: &Inner, clean: bool, sizes: Sizes) -> Result<()> {
+    let encrypted = inner.encrypted.load(std::sync::atomic::Ordering::Acquire);
+    inner.db.insert(
         META_KEY,
-        codec::encode_meta(LAYOUT_VERSION, clean, sizes.max(META_SIZES)),
+        codec::encode_meta(LAYOUT_VERSION, clean, sizes.max(META_SIZES), encrypted),
     )?;
     Ok(())
 }

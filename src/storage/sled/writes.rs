@@ -88,7 +88,8 @@ impl SledSessionStorage {
             )));
         }
         let inner = &*self.inner;
-        let record = codec::encode(session, deadline, inner.limits.max_record_bytes)?;
+        let keys = inner.sealing("store a session")?;
+        let record = codec::encode(session, deadline, inner.limits.max_record_bytes, keys)?;
         let keys = IndexKeys::of(&session.shop, deadline, &session.id);
         let own = Sizes::of_entry(session.id.as_bytes(), &record).max(keys.sizes());
         inner
@@ -131,11 +132,12 @@ impl Inner {
         let _tracked = self.watchdog.track();
         let _lock = self.locks.lock(id);
         let old = match self.get_record(id) {
-            Ok(old) => {
+            Ok(mut old) => {
                 if let Some(expected) = expected {
-                    let unchanged = old
-                        .as_ref()
-                        .is_some_and(|old| holds_tokens_of(&old.session, expected));
+                    // Tokens that do not open cannot be the expected ones.
+                    let unchanged = old.as_mut().is_some_and(|old| {
+                        self.open(id, old).is_ok() && holds_tokens_of(&old.session, expected)
+                    });
                     if !unchanged {
                         return Ok((false, 0));
                     }
