@@ -720,3 +720,102 @@ fn the_commands_work_on_redis_too() {
     assert_eq!(compact.status.code(), Some(2));
     assert!(stderr(&compact).contains("not on Redis"));
 }
+
+/// Files under `dir` whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if std::fs::read(&path)
+            .unwrap()
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn keys_rotate_seal_compact_and_decrypt() {
+    let fixture = fixture();
+    let db = &fixture.path;
+    let id = fixture.live[0].id.as_str();
+    // Keys as ID:BASE64 in environment variables; --key-env names them.
+    let with_keys = |args: &[&str]| {
+        let mut command = cli(args);
+        command
+            .env("SHOPIFY_SESSIONS_DB", db)
+            .env(
+                "TEST_KEY_1",
+                "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            )
+            .env(
+                "TEST_KEY_2",
+                "k2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+            );
+        command.output().unwrap()
+    };
+
+    let output = with_keys(&["rotate-keys"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--key-env"), "{}", stderr(&output));
+
+    let output = with_keys(&["rotate-keys", "--key-env", "TEST_KEY_1", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["rewritten"], 6, "{report}");
+
+    // Without the key, tokens cannot be read, and the error names the key.
+    let output = with_keys(&["get", id, "--show-tokens"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("\"k1\""), "{}", stderr(&output));
+    let output = with_keys(&["get", id, "--show-tokens", "--key-env", "TEST_KEY_1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(ACCESS_TOKEN));
+
+    // A new active key, the old one still given: every record moves to the new one.
+    let output = with_keys(&[
+        "rotate-keys",
+        "--key-env",
+        "TEST_KEY_2",
+        "--key-env",
+        "TEST_KEY_1",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["rewritten"], 6, "{report}");
+    let output = with_keys(&["get", id, "--show-tokens", "--key-env", "TEST_KEY_2"]);
+    assert!(
+        stdout(&output).contains(ACCESS_TOKEN),
+        "{}",
+        stderr(&output)
+    );
+
+    // A compacted copy holds no token in plain text.
+    let copy = db.with_file_name("copy.db");
+    let output = with_keys(&[
+        "compact",
+        "--into",
+        copy.to_str().unwrap(),
+        "--key-env",
+        "TEST_KEY_2",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(files_holding(&copy, ACCESS_TOKEN), Vec::<PathBuf>::new());
+    assert_eq!(files_holding(&copy, REFRESH_TOKEN), Vec::<PathBuf>::new());
+
+    // Decrypted: no keys needed any more.
+    let output = with_keys(&["decrypt", "--key-env", "TEST_KEY_2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = with_keys(&["get", id, "--show-tokens"]);
+    assert!(
+        stdout(&output).contains(ACCESS_TOKEN),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -56,6 +56,7 @@ pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome
             &path,
             args.into.clone(),
             args.keep_backup,
+            target.keys()?,
             &mut tick,
             &mut on_step,
         )
@@ -72,10 +73,10 @@ pub async fn run(args: CompactArgs, target: &Target, output: &Output) -> Outcome
             .into
             .clone()
             .unwrap_or_else(|| unreachable!("clap requires --into or --replace"));
+        let builder = target.sled_builder(path.clone())?;
         let opened = tokio::task::spawn_blocking({
-            let path = path.clone();
             move || {
-                SledSessionStorage::builder(path)
+                builder
                     .create_if_missing(false)
                     .flush_policy(FlushPolicy::EveryWrite)
                     .open()

@@ -8,6 +8,7 @@
 mod compact;
 mod delete;
 mod inspect;
+mod keys;
 mod maintain;
 mod output;
 mod target;
@@ -53,6 +54,8 @@ enum Command {
     Compact(compact::CompactArgs),
     Export(transfer::ExportArgs),
     Import(transfer::ImportArgs),
+    RotateKeys(keys::RotateArgs),
+    Decrypt(keys::DecryptArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,17 @@ async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
         Command::Import(args) => return transfer::import_sessions(args, target, output).await,
         other => other,
     };
+    if matches!(command, Command::RotateKeys(_) | Command::Decrypt(_)) {
+        let name = if matches!(command, Command::Decrypt(_)) {
+            "decrypt"
+        } else {
+            "rotate-keys"
+        };
+        target.sled_path(name);
+        if target.key_env.is_empty() {
+            target::usage(format!("`{name}` needs the database's keys: --key-env VAR"));
+        }
+    }
     let store = target.open(false).await?;
     let outcome = match command {
         Command::Stats(args) => inspect::stats(args, &store, output).await,
@@ -98,6 +112,8 @@ async fn run(command: Command, target: &Target, output: &Output) -> Outcome {
         Command::Sweep(args) => maintain::sweep(args, &store, output).await,
         Command::Verify(args) => maintain::verify(args, &store, output).await,
         Command::Export(args) => transfer::export_sessions(args, &store, output).await,
+        Command::RotateKeys(args) => keys::rotate(args, &store, output).await,
+        Command::Decrypt(args) => keys::decrypt(args, &store, output).await,
         Command::Compact(_) | Command::Import(_) => unreachable!("handled above"),
     };
     // Closed cleanly even after a failed command, so the next open needs no repair.

@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, error::ErrorKind};
-use shopify_session_storage::{Error, SledSessionStorage, admin::AdminStorage};
+use shopify_session_storage::{
+    Error, SledSessionStorage, SledSessionStorageBuilder,
+    admin::AdminStorage,
+    encryption::{EncryptionKey, KeySet},
+};
 
 /// The store's options, shared by every command.
 #[derive(Debug, Args)]
@@ -39,6 +43,13 @@ pub struct Target {
         requires = "redis"
     )]
     pub retention: u64,
+
+    /// An encryption key of a sled database: the name of an environment variable holding
+    /// `ID:BASE64` (32 bytes). Repeat it for old keys; the first is the active key. Commands
+    /// that read or write tokens, `compact`, `rotate-keys` and `decrypt` need it for an
+    /// encrypted database.
+    #[arg(long = "key-env", global = true, value_name = "VAR")]
+    pub key_env: Vec<String>,
 }
 
 /// An open store.
@@ -115,6 +126,28 @@ impl Target {
     #[cfg(not(feature = "redis"))]
     pub fn settle(&mut self, _: &clap::ArgMatches) {}
 
+    /// The key set `--key-env` names, if any.
+    pub fn keys(&self) -> Result<Option<KeySet>, Error> {
+        let mut names = self.key_env.iter();
+        let Some(active) = names.next() else {
+            return Ok(None);
+        };
+        let mut keys = KeySet::new(EncryptionKey::from_env(active)?);
+        for old in names {
+            keys = keys.with_old(EncryptionKey::from_env(old)?)?;
+        }
+        Ok(Some(keys))
+    }
+
+    /// The settings of the sled database at `path`, with the key set if one was given.
+    pub fn sled_builder(&self, path: PathBuf) -> Result<SledSessionStorageBuilder, Error> {
+        let builder = SledSessionStorage::builder(path);
+        Ok(match self.keys()? {
+            Some(keys) => builder.encryption(keys),
+            None => builder,
+        })
+    }
+
     /// The sled path, or a usage error (exit 2) when none was given.
     pub fn sled_path(&self, command: &str) -> &PathBuf {
         #[cfg(feature = "redis")]
@@ -152,19 +185,15 @@ impl Target {
                 "choose a store: --db PATH (or SHOPIFY_SESSIONS_DB)"
             }.to_owned())
         };
-        let path = path.clone();
+        let builder = self.sled_builder(path.clone())?;
         // Opening may repair after a crash, which blocks on the disk.
-        tokio::task::spawn_blocking(move || {
-            SledSessionStorage::builder(path)
-                .create_if_missing(create)
-                .open()
-        })
-        .await
-        .map_err(|source| Error::Io {
-            context: "the open task failed".to_owned(),
-            source: std::io::Error::other(source),
-        })?
-        .map(Store::Sled)
+        tokio::task::spawn_blocking(move || builder.create_if_missing(create).open())
+            .await
+            .map_err(|source| Error::Io {
+                context: "the open task failed".to_owned(),
+                source: std::io::Error::other(source),
+            })?
+            .map(Store::Sled)
     }
 }
 
