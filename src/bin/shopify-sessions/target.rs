@@ -45,9 +45,9 @@ pub struct Target {
     pub retention: u64,
 
     /// An encryption key of a sled database: the name of an environment variable holding
-    /// `ID:BASE64` (32 bytes). Repeat it for old keys; the first is the active key. Commands
-    /// that read or write tokens, `compact`, `rotate-keys` and `decrypt` need it for an
-    /// encrypted database.
+    /// `ID:BASE64` (32 bytes). Repeat it for old keys; the first is the active key. An
+    /// encrypted database needs it for every command that reads sessions; `sweep`, `verify`
+    /// and `delete` work without it.
     #[arg(long = "key-env", global = true, value_name = "VAR")]
     pub key_env: Vec<String>,
 }

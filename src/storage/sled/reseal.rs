@@ -9,7 +9,10 @@
 //! running it again rewrites only what is left. The index entries never change (shop and
 //! deadline are the same).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use super::{Inner, SledSessionStorage, charge::Sizes, codec, repair, writes};
 use crate::{Error, Result, encryption::KeySet, error::record_reason};
@@ -50,6 +53,8 @@ impl SledSessionStorage {
     /// Records that cannot be opened are reported in [`ResealReport::left_out`].
     pub async fn rotate_keys(&self, tick: &mut (dyn FnMut() + Send)) -> Result<ResealReport> {
         let keys = self.required_keys("rotate its keys")?;
+        // After a `decrypt_all` by this storage, sealing again: the flag first, as below.
+        self.mark_encrypted(true).await?;
         self.reseal(Target::SealedWith(&keys), tick).await
     }
 
@@ -62,19 +67,24 @@ impl SledSessionStorage {
     /// As [`rotate_keys`](Self::rotate_keys).
     pub async fn decrypt_all(&self, tick: &mut (dyn FnMut() + Send)) -> Result<ResealReport> {
         self.required_keys("decrypt it")?;
-        self.inner
-            .encrypted
-            .store(false, std::sync::atomic::Ordering::Release);
-        // The flag is on disk before the first plain record.
+        self.mark_encrypted(false).await?;
+        self.reseal(Target::Plain, tick).await
+    }
+
+    /// Sets the database's encryption flag, durably (on disk before the first record a pass
+    /// rewrites), unless it is set so already.
+    async fn mark_encrypted(&self, encrypted: bool) -> Result<()> {
         let inner = &*self.inner;
+        if inner.encrypted.swap(encrypted, Ordering::AcqRel) == encrypted {
+            return Ok(());
+        }
         inner
             .charged_write(1, repair::META_SIZES, |sizes| {
                 repair::write_meta(inner, false, sizes)?;
                 Ok(((), 1))
             })
             .await?;
-        self.flush().await?;
-        self.reseal(Target::Plain, tick).await
+        self.flush().await
     }
 
     fn required_keys(&self, operation: &'static str) -> Result<std::sync::Arc<KeySet>> {
