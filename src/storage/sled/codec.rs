@@ -476,9 +476,10 @@ fn from_instant((secs, nanos): Instant) -> Result<SystemTime, CorruptRecord> {
 
 /// `meta` entries without the database's sizes; still read.
 const META_V1: u8 = 1;
-/// `meta` entries without the encryption flag; still read.
+/// `meta` entries without the encryption flag: still written for a database without
+/// encryption.
 const META_V2: u8 = 2;
-/// The first byte of a `meta` entry written by this version of the crate.
+/// The first byte of the `meta` entry of an encrypted database.
 const META_V3: u8 = 3;
 
 /// The database's own small record: which layout it has, whether it was closed cleanly, and
@@ -520,25 +521,39 @@ struct MetaV3 {
     encrypted: bool,
 }
 
-/// Encodes the `meta` entry.
+/// Encodes the `meta` entry: version 3 for an encrypted database, version 2 otherwise, so that
+/// a database that never used encryption still opens with earlier versions of the crate.
 pub(crate) fn encode_meta(
     layout_version: u32,
     clean_shutdown: bool,
     sizes: Sizes,
     encrypted: bool,
 ) -> Vec<u8> {
-    let meta = MetaV3 {
-        layout_version,
-        clean_shutdown,
-        largest_entry: sizes.entry,
-        largest_key: sizes.key,
-        encrypted,
-    };
-    let mut bytes = vec![META_V3];
-    // Five fixed fields into a Vec: encoding cannot fail.
-    bincode::serde::encode_into_std_write(meta, &mut bytes, config())
-        .expect("encoding five fixed fields into a Vec cannot fail");
-    bytes
+    let (largest_entry, largest_key) = (sizes.entry, sizes.key);
+    // A few fixed fields into a Vec: encoding cannot fail.
+    let failed = "encoding fixed fields into a Vec cannot fail";
+    if encrypted {
+        let meta = MetaV3 {
+            layout_version,
+            clean_shutdown,
+            largest_entry,
+            largest_key,
+            encrypted,
+        };
+        let mut bytes = vec![META_V3];
+        bincode::serde::encode_into_std_write(meta, &mut bytes, config()).expect(failed);
+        bytes
+    } else {
+        let meta = MetaV2 {
+            layout_version,
+            clean_shutdown,
+            largest_entry,
+            largest_key,
+        };
+        let mut bytes = vec![META_V2];
+        bincode::serde::encode_into_std_write(meta, &mut bytes, config()).expect(failed);
+        bytes
+    }
 }
 
 /// Decodes the `meta` entry.
@@ -596,6 +611,18 @@ mod tests {
             encrypted: true,
         };
         assert_eq!(decode_meta(&bytes).unwrap(), meta);
+        let plain = encode_meta(1, true, sizes, false);
+        assert_eq!(
+            plain[0], META_V2,
+            "earlier versions of the crate still open it"
+        );
+        assert_eq!(
+            decode_meta(&plain).unwrap(),
+            Meta {
+                encrypted: false,
+                ..meta
+            }
+        );
         assert!(decode_meta(&[]).is_err());
         assert!(decode_meta(&[9, 1, 1]).is_err());
         let mut long = bytes;
