@@ -115,6 +115,19 @@ impl FakeShopify {
     }
 }
 
+/// A refresher with a lock of its own, which no other refresher (of this test or another)
+/// shares: for tests that time a refresh, or that play two servers whose locks did not see each
+/// other.
+fn with_own_lock<S: SessionStorage + 'static>(
+    storage: S,
+    endpoint: impl TokenEndpoint,
+) -> TokenRefresher<S> {
+    TokenRefresher::builder(storage, endpoint)
+        .lock(InProcessRefreshLock::new())
+        .build()
+        .unwrap()
+}
+
 /// `CALLERS` concurrent calls spread over `refreshers` (as over servers): every one gets the
 /// session with the tokens of the one exchange, which is stored.
 async fn hundred_callers_one_refresh<S: SessionStorage + Clone + 'static>(
@@ -188,10 +201,7 @@ async fn a_failed_refresh_fails_every_waiter_and_the_next_call_tries_again() {
     storage.store_session(&expiring()).await.unwrap();
     let shopify = FakeShopify::new(Duration::from_millis(100));
     shopify.answer_next(&[Answer::Unavailable]);
-    let refresher = TokenRefresher::builder(storage.clone(), shopify.endpoint())
-        .lock(InProcessRefreshLock::new())
-        .build()
-        .unwrap();
+    let refresher = with_own_lock(storage.clone(), shopify.endpoint());
 
     let callers: Vec<_> = (0..CALLERS)
         .map(|_| {
@@ -462,18 +472,8 @@ async fn sled_a_refresh_that_outlives_its_lock_is_not_stored_over_a_newer_one() 
     let prompt_storage = storage.clone();
     a_late_refresh_is_not_stored_over_a_newer_one(
         &storage,
-        move |endpoint| {
-            TokenRefresher::builder(late_storage, endpoint)
-                .lock(InProcessRefreshLock::new())
-                .build()
-                .unwrap()
-        },
-        move |endpoint| {
-            TokenRefresher::builder(prompt_storage, endpoint)
-                .lock(InProcessRefreshLock::new())
-                .build()
-                .unwrap()
-        },
+        move |endpoint| with_own_lock(late_storage, endpoint),
+        move |endpoint| with_own_lock(prompt_storage, endpoint),
         || async {},
     )
     .await;
@@ -485,18 +485,8 @@ async fn memory_a_refresh_that_outlives_its_lock_is_not_stored_over_a_newer_one(
     let (late_storage, prompt_storage) = (storage.clone(), storage.clone());
     a_late_refresh_is_not_stored_over_a_newer_one(
         &storage,
-        move |endpoint| {
-            TokenRefresher::builder(late_storage, endpoint)
-                .lock(InProcessRefreshLock::new())
-                .build()
-                .unwrap()
-        },
-        move |endpoint| {
-            TokenRefresher::builder(prompt_storage, endpoint)
-                .lock(InProcessRefreshLock::new())
-                .build()
-                .unwrap()
-        },
+        move |endpoint| with_own_lock(late_storage, endpoint),
+        move |endpoint| with_own_lock(prompt_storage, endpoint),
         || async {},
     )
     .await;
@@ -597,14 +587,8 @@ async fn a_refused_token_that_a_lapsed_holder_used_hands_out_its_session() {
             }
         }
     };
-    let second = TokenRefresher::builder(storage.clone(), refused)
-        .lock(InProcessRefreshLock::new())
-        .build()
-        .unwrap();
-    let late = TokenRefresher::builder(storage.clone(), shopify.endpoint())
-        .lock(InProcessRefreshLock::new())
-        .build()
-        .unwrap();
+    let second = with_own_lock(storage.clone(), refused);
+    let late = with_own_lock(storage.clone(), shopify.endpoint());
 
     let waiting = tokio::spawn(async move { second.fresh_session(ID).await });
     called.notified().await;
@@ -630,10 +614,7 @@ async fn a_store_callback_that_answers_false_keeps_the_new_session_in_the_error(
     let storage = CustomSessionStorage::from_storage(memory.clone())
         .with_store_callback(|_: Session| async { Ok::<_, std::io::Error>(false) });
     let shopify = FakeShopify::new(Duration::ZERO);
-    let refresher = TokenRefresher::builder(storage, shopify.endpoint())
-        .lock(InProcessRefreshLock::new())
-        .build()
-        .unwrap();
+    let refresher = with_own_lock(storage, shopify.endpoint());
     let error = refresher.fresh_session(ID).await.unwrap_err();
     let Error::RefreshNotStored { session, .. } = &error else {
         panic!("{error:?}");
