@@ -110,7 +110,7 @@ pub enum Error {
     /// The database is encrypted and the storage was opened without its keys: it reads what
     /// needs no key, and writes nothing (a write would store tokens in plain text).
     #[error(
-        "the session database {} is encrypted; open it with its keys (SledSessionStorageBuilder::encryption) to {operation}",
+        "the session database {} is encrypted; it needs its keys to {operation}",
         path.display()
     )]
     EncryptionKeysRequired {

@@ -764,12 +764,36 @@ fn keys_rotate_seal_compact_and_decrypt() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--key-env"), "{}", stderr(&output));
 
+    // A read with a key does not turn encryption on: an app without keys still stores.
+    let output = with_keys(&["stats", "--key-env", "TEST_KEY_1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    runtime().block_on(async {
+        let storage = SledSessionStorage::open(db).unwrap();
+        storage
+            .store_session(&offline("d.myshopify.com"))
+            .await
+            .unwrap();
+        storage
+            .delete_session("offline_d.myshopify.com")
+            .await
+            .unwrap();
+        storage.close().await.unwrap();
+    });
+
     let output = with_keys(&["rotate-keys", "--key-env", "TEST_KEY_1", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["rewritten"], 6, "{report}");
 
-    // Without the key, tokens cannot be read, and the error names the key.
+    // Without the key, tokens cannot be read, and the error names the key; an export that
+    // could not read everything fails.
+    let output = with_keys(&["export"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the export is incomplete"),
+        "{}",
+        stderr(&output)
+    );
     let output = with_keys(&["get", id, "--show-tokens"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("\"k1\""), "{}", stderr(&output));

@@ -8,6 +8,10 @@ use std::{
     io::{BufRead, BufReader, Write},
     path::Path,
     process::{Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant, SystemTime},
 };
 
@@ -37,6 +41,23 @@ fn session(n: u64) -> Session {
     // A fixed date (in 2099), so that two calls give equal sessions.
     session.expires = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(4_070_908_800));
     session
+}
+
+/// The database at `path` opened with `keys` for reading only: an encrypted one is read and
+/// written with them, one that is not stays so (`SledSessionStorageBuilder::keys`).
+fn open_reading(path: &Path, keys: KeySet) -> SledSessionStorage {
+    SledSessionStorage::builder(path)
+        .flush_policy(FlushPolicy::EveryWrite)
+        .keys(keys)
+        .open()
+        .unwrap()
+}
+
+fn open_error(path: &Path, keys: KeySet) -> Error {
+    SledSessionStorage::builder(path)
+        .encryption(keys)
+        .open()
+        .expect_err("the open checks the keys")
 }
 
 fn open(path: &Path, keys: Option<KeySet>) -> SledSessionStorage {
@@ -138,20 +159,24 @@ async fn a_wrong_or_missing_key_is_a_clear_error_and_no_keys_means_no_writes() {
     storage.store_session(&session(1)).await.unwrap();
     storage.close().await.unwrap();
 
-    // Another key under the same id.
-    let storage = open(&path, Some(keys(("k1", 2))));
+    // Another key under the same id: the app's open fails, naming the key.
+    let error = open_error(&path, keys(("k1", 2)));
+    assert!(
+        matches!(corrupt_reason(&error), CorruptRecord::Unsealable { key_id } if key_id == "k1"),
+        "{error:?}"
+    );
+    // A key set without the record's key.
+    let error = open_error(&path, keys(("k2", 2)));
+    let text = common::error_text(&error);
+    assert!(text.contains("sealed with encryption key \"k1\""), "{text}");
+
+    // A tool that opens with keys for reading gets the error for the record only.
+    let storage = open_reading(&path, keys(("k1", 2)));
     let error = storage.load_session(&session(1).id).await.unwrap_err();
     assert!(
         matches!(corrupt_reason(&error), CorruptRecord::Unsealable { .. }),
         "{error:?}"
     );
-    storage.close().await.unwrap();
-
-    // A key set without the record's key.
-    let storage = open(&path, Some(keys(("k2", 2))));
-    let error = storage.load_session(&session(1).id).await.unwrap_err();
-    let text = common::error_text(&error);
-    assert!(text.contains("sealed with encryption key \"k1\""), "{text}");
     storage.close().await.unwrap();
 
     // No keys at all: reads that need no key work, tokens do not, writes are refused.
@@ -263,7 +288,7 @@ async fn rotation_with_keys_missing_for_some_records_reports_them() {
     storage.store_session(&session(1)).await.unwrap();
     storage.close().await.unwrap();
 
-    let storage = open(&path, Some(keys(("new", 2))));
+    let storage = open_reading(&path, keys(("new", 2)));
     let report = storage.rotate_keys(&mut || {}).await.unwrap();
     assert_eq!(report.rewritten, 0);
     assert_eq!(report.left_out.len(), 1);
@@ -318,6 +343,98 @@ async fn the_refresher_keeps_working_on_an_encrypted_store() {
     assert_eq!(fresh.access_token.as_deref(), Some("shpua_new"));
     let stored = storage.load_session(&expiring.id).await.unwrap().unwrap();
     assert_eq!(stored.refresh_token.as_deref(), Some("shprt_new"));
+}
+
+#[tokio::test]
+async fn keys_for_reading_leave_a_plain_database_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let storage = open(&path, None);
+    storage.store_session(&session(1)).await.unwrap();
+    storage.close().await.unwrap();
+
+    let storage = open_reading(&path, keys(("k1", 1)));
+    storage.store_session(&session(2)).await.unwrap();
+    storage.close().await.unwrap();
+    assert!(
+        !files_holding(&path, &format!("{MARKER}_2")).is_empty(),
+        "written plain"
+    );
+
+    // An app without keys still writes.
+    let storage = open(&path, None);
+    storage.store_session(&session(3)).await.unwrap();
+    storage.close().await.unwrap();
+}
+
+/// Stores sessions `0..count` over and over until `stop` is set (at once, mid-round: the
+/// records a pass has already visited must be in its form too), each round with a new scope;
+/// returns the last version stored of each.
+async fn keep_storing(
+    storage: SledSessionStorage,
+    count: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<Session> {
+    let mut last: Vec<Session> = (0..count).map(session).collect();
+    let mut round = 0;
+    while round == 0 || !stop.load(Ordering::Acquire) {
+        for (n, latest) in (0..count).zip(last.iter_mut()) {
+            if round > 0 && stop.load(Ordering::Acquire) {
+                break;
+            }
+            let mut next = session(n);
+            next.scope = Some(format!("read_products,round_{round}"));
+            storage.store_session(&next).await.unwrap();
+            *latest = next;
+        }
+        round += 1;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_that_run_beside_stores_leave_every_record_in_their_form() {
+    const COUNT: u64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let storage = open(&path, Some(keys(("old", 1))));
+    for n in 0..COUNT {
+        storage.store_session(&session(n)).await.unwrap();
+    }
+    storage.close().await.unwrap();
+
+    // Rotation to a new key while the app stores: afterwards the new key alone opens all.
+    let both = KeySet::new(key("new", 2)).with_old(key("old", 1)).unwrap();
+    let storage = open(&path, Some(both));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(keep_storing(storage.clone(), COUNT, Arc::clone(&stop)));
+    storage.rotate_keys(&mut || {}).await.unwrap();
+    stop.store(true, Ordering::Release);
+    let stored = writer.await.unwrap();
+    storage.close().await.unwrap();
+    let storage = open(&path, Some(keys(("new", 2))));
+    for session in &stored {
+        assert_eq!(
+            storage.load_session(&session.id).await.unwrap().as_ref(),
+            Some(session)
+        );
+    }
+
+    // Decryption while the app stores: afterwards no key is needed for any.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(keep_storing(storage.clone(), COUNT, Arc::clone(&stop)));
+    storage.decrypt_all(&mut || {}).await.unwrap();
+    stop.store(true, Ordering::Release);
+    let stored = writer.await.unwrap();
+    storage.close().await.unwrap();
+    let storage = open(&path, None);
+    for session in &stored {
+        assert_eq!(
+            storage.load_session(&session.id).await.unwrap().as_ref(),
+            Some(session)
+        );
+    }
+    storage.close().await.unwrap();
 }
 
 const CHILD_DB: &str = "ROTATE_CHILD_DB";

@@ -126,8 +126,16 @@ impl Target {
     #[cfg(not(feature = "redis"))]
     pub fn settle(&mut self, _: &clap::ArgMatches) {}
 
-    /// The key set `--key-env` names, if any.
+    /// The key set `--key-env` names, if any; a usage error (exit 2) with `--redis`, whose
+    /// layout is always plain.
     pub fn keys(&self) -> Result<Option<KeySet>, Error> {
+        #[cfg(feature = "redis")]
+        if self.redis.is_some() && !self.key_env.is_empty() {
+            usage(
+                "--key-env is for a sled database: Redis keeps the Node adapter's plain layout"
+                    .to_owned(),
+            );
+        }
         let mut names = self.key_env.iter();
         let Some(active) = names.next() else {
             return Ok(None);
@@ -143,7 +151,8 @@ impl Target {
     pub fn sled_builder(&self, path: PathBuf) -> Result<SledSessionStorageBuilder, Error> {
         let builder = SledSessionStorage::builder(path);
         Ok(match self.keys()? {
-            Some(keys) => builder.encryption(keys),
+            // Never turns encryption on by itself: `rotate-keys` does.
+            Some(keys) => builder.keys(keys),
             None => builder,
         })
     }
@@ -169,6 +178,8 @@ impl Target {
     pub async fn open(&self, create: bool) -> Result<Store, Error> {
         #[cfg(feature = "redis")]
         if let Some(url) = &self.redis {
+            // Refuses --key-env (a usage error).
+            self.keys()?;
             let storage = shopify_session_storage::RedisSessionStorage::builder(url.clone())
                 .prefix(self.prefix.clone())
                 .retention(std::time::Duration::from_secs(self.retention))

@@ -94,7 +94,13 @@ pub async fn export_sessions(args: ExportArgs, store: &Store, output: &Output) -
     let report = report?;
     for (id, reason) in &report.unreadable {
         output.warn(&format!(
-            "record {id:?} does not decode and was not exported: {reason}"
+            "record {id:?} could not be read and was not exported: {reason}"
+        ));
+    }
+    if !report.unreadable.is_empty() {
+        output.warn(&format!(
+            "the export is incomplete: {} records could not be read (an encrypted database needs --key-env)",
+            report.unreadable.len()
         ));
     }
     match &args.file {
@@ -129,7 +135,12 @@ pub async fn export_sessions(args: ExportArgs, store: &Store, output: &Output) -
             report.exported
         )),
     }
-    Ok(ExitCode::SUCCESS)
+    // A backup that left records out must not look like one that did not.
+    Ok(if report.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `import`: reads the source (a SQLite table or a Redis whole; JSON lines as it goes), then

@@ -70,6 +70,8 @@ pub struct SledSessionStorageBuilder {
     pub(super) clock: Arc<dyn Clock>,
     create_if_missing: bool,
     pub(super) keys: Option<Arc<KeySet>>,
+    /// Whether opening with `keys` turns encryption on (see [`Self::keys`]).
+    encrypt: bool,
 }
 
 impl SledSessionStorageBuilder {
@@ -85,6 +87,7 @@ impl SledSessionStorageBuilder {
             clock: Arc::new(SystemClock),
             create_if_missing: true,
             keys: None,
+            encrypt: false,
         }
     }
 
@@ -137,16 +140,25 @@ impl SledSessionStorageBuilder {
     /// ([`Error::EncryptionKeysRequired`]), and only
     /// [`decrypt_all`](SledSessionStorage::decrypt_all) turns encryption off. Records written
     /// before stay as they are until [`rotate_keys`](SledSessionStorage::rotate_keys) seals
-    /// them.
-    pub fn encryption(mut self, keys: KeySet) -> Self {
-        self.keys = Some(Arc::new(keys));
-        self
+    /// them. Opening checks the keys against a sealed record: a key set without its key, or
+    /// with another key under its id, fails the open with [`Error::Corrupt`] naming the key.
+    pub fn encryption(self, keys: KeySet) -> Self {
+        self.with_keys(Some(Arc::new(keys)), true)
     }
 
-    /// [`encryption`](Self::encryption) with a key set shared with other storages (the copy
-    /// that `compact` makes).
-    pub(super) fn shared_encryption(mut self, keys: Option<Arc<KeySet>>) -> Self {
+    /// The keys to open sealed tokens with, without turning encryption on: an encrypted
+    /// database is read and written with them (sealed with the active key) as with
+    /// [`encryption`](Self::encryption), a database that is not stays as it is. For tools that
+    /// must not change what a database is, like the command line; its `rotate-keys`
+    /// ([`rotate_keys`](SledSessionStorage::rotate_keys)) turns encryption on.
+    pub fn keys(self, keys: KeySet) -> Self {
+        self.with_keys(Some(Arc::new(keys)), false)
+    }
+
+    /// Keys shared with another storage; `encrypt` as [`encryption`](Self::encryption) does.
+    pub(super) fn with_keys(mut self, keys: Option<Arc<KeySet>>, encrypt: bool) -> Self {
         self.keys = keys;
+        self.encrypt = encrypt;
         self
     }
 
@@ -220,7 +232,9 @@ impl SledSessionStorageBuilder {
             ])?
             .max(meta.and_then(|meta| meta.sizes).unwrap_or_default()),
         };
-        let encrypted = self.keys.is_some() || meta.is_some_and(|meta| meta.encrypted);
+        let probe_keys = self.encrypt && self.keys.is_some();
+        let encrypted =
+            (self.encrypt && self.keys.is_some()) || meta.is_some_and(|meta| meta.encrypted);
         let storage = SledSessionStorage::from_db(
             db,
             self,
@@ -234,6 +248,9 @@ impl SledSessionStorageBuilder {
                 ?report,
                 "opened a session database that was not closed cleanly"
             );
+        }
+        if probe_keys {
+            storage.inner.probe_keys()?;
         }
         // Cleared durably before any write, so a crash from here on is seen by the next open.
         repair::mark_shutdown(&storage.inner, false)?;
@@ -258,6 +275,7 @@ impl fmt::Debug for SledSessionStorageBuilder {
             .field("clock", &self.clock)
             .field("create_if_missing", &self.create_if_missing)
             .field("keys", &self.keys)
+            .field("encrypt", &self.encrypt)
             .finish()
     }
 }

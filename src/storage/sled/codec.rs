@@ -10,11 +10,12 @@
 //! - version 2 (written by a storage without encryption): it may be absent (`Option<u64>`), as
 //!   Node's `fromPropertyArray` can produce a user without an id;
 //! - version 3 (written by a storage with encryption): version 2 with the access and refresh
-//!   tokens sealed (`crate::encryption`): in their place the key id, the 24-byte nonce and the
+//!   tokens sealed (`crate::encryption`): in their place the key id, the 12-byte nonce and the
 //!   ciphertext of the bincode pair `(access_token, refresh_token)`, whose associated data is
-//!   [`AAD_PREFIX`] followed by the session id. Everything else stays readable without a key,
-//!   so sweeping, verifying, repairing and listing need none; [`decode`] leaves the tokens
-//!   sealed and [`open`] opens them.
+//!   [`AAD_PREFIX`], the key id's length (4 bytes, little-endian), the key id and the session
+//!   id. The rest of the record is neither sealed nor authenticated: it stays readable without
+//!   a key, so sweeping, verifying, repairing and deleting need none; [`decode`] leaves the
+//!   tokens sealed and [`open`] opens them.
 
 use std::{
     collections::BTreeMap,
@@ -29,7 +30,7 @@ use zeroize::Zeroizing;
 use super::charge::Sizes;
 use crate::{
     AssociatedUser, CorruptRecord, Error, OnlineAccessInfo, Result, Session,
-    encryption::{KeySet, NONCE_LEN},
+    encryption::{KeySet, MAX_KEY_ID_LEN, NONCE_LEN},
 };
 
 /// Records whose user id is a `u64`; still read, no longer written.
@@ -160,7 +161,8 @@ pub(crate) fn encode(
             let tokens = Zeroizing::new(bincode::serde::encode_to_vec(plain, config()).map_err(
                 |error| Error::invalid(format!("the tokens cannot be encoded: {error}")),
             )?);
-            let (key_id, nonce, ciphertext) = keys.seal(&aad(&session.id), &tokens)?;
+            let aad = aad(keys.active_id(), &session.id);
+            let (key_id, nonce, ciphertext) = keys.seal(&aad, &tokens)?;
             let sealed = SealedTokens {
                 key_id,
                 nonce,
@@ -179,9 +181,17 @@ pub(crate) fn encode(
     Ok(bytes)
 }
 
-/// The associated data of the sealed tokens of session `id`.
-fn aad(id: &str) -> Vec<u8> {
-    [AAD_PREFIX, id.as_bytes()].concat()
+/// The associated data of tokens of session `id` sealed with key `key_id`.
+fn aad(key_id: &str, id: &str) -> Vec<u8> {
+    // A key id is at most MAX_KEY_ID_LEN bytes.
+    let key_id_len = u32::try_from(key_id.len()).unwrap_or(u32::MAX);
+    [
+        AAD_PREFIX,
+        &key_id_len.to_le_bytes(),
+        key_id.as_bytes(),
+        id.as_bytes(),
+    ]
+    .concat()
 }
 
 /// Appends the bincode of a session's record body, its tokens as given, to `bytes`.
@@ -258,6 +268,11 @@ fn decode_body(id: &str, bytes: &[u8]) -> Result<Record, CorruptRecord> {
         }
         Some((&FORMAT_V3, body)) => {
             let record = borrow_decode::<RecordBody<Option<u64>, SealedTokens<'_>>>(body)?;
+            if record.tokens.key_id.len() > MAX_KEY_ID_LEN {
+                return Err(CorruptRecord::Undecodable(
+                    format!("its key id is longer than {MAX_KEY_ID_LEN} bytes").into(),
+                ));
+            }
             let sealed = Sealed {
                 key_id: record.tokens.key_id.to_owned(),
                 nonce: record.tokens.nonce,
@@ -324,7 +339,10 @@ pub(crate) fn open(id: &str, record: &mut Record, keys: Option<&KeySet>) -> Resu
         .ok_or_else(|| CorruptRecord::MissingKey {
             key_id: sealed.key_id.clone(),
         })
-        .and_then(|keys| keys.open(&sealed.key_id, &sealed.nonce, &aad(id), &sealed.ciphertext))
+        .and_then(|keys| {
+            let aad = aad(&sealed.key_id, id);
+            keys.open(&sealed.key_id, &sealed.nonce, &aad, &sealed.ciphertext)
+        })
         .and_then(|plain| {
             let (access, refresh): (Option<&str>, Option<&str>) = borrow_decode(&plain)?;
             Ok((access.map(str::to_owned), refresh.map(str::to_owned)))

@@ -130,15 +130,12 @@ impl SledSessionStorage {
         tick: &mut (dyn FnMut() + Send),
     ) -> Result<CompactReport> {
         // Sealed records are opened and sealed again with the active key: a database opened
-        // without its keys cannot be copied.
-        let keys = self
-            .inner
-            .sealing("compact it")?
-            .map(|_| self.inner.keys.clone());
+        // without its keys cannot be copied. The copy is encrypted if the database is.
+        let encrypted = self.inner.sealing("compact it")?.is_some();
         // Periodic: the copy is made durable once, by the flush at the end.
         let copy = SledSessionStorage::builder(destination)
             .flush_policy(FlushPolicy::Periodic(Duration::from_secs(3_600)))
-            .shared_encryption(keys.flatten())
+            .with_keys(self.inner.keys.clone(), encrypted)
             .open()?;
         let now_ms = self.now_ms();
         let mut report = CompactReport::default();
@@ -248,7 +245,7 @@ async fn replace(
     // Step 1.
     let source = SledSessionStorage::builder(path)
         .create_if_missing(false)
-        .shared_encryption(keys)
+        .with_keys(keys, false)
         .open()?;
     let copied = source.compact_into(&staging, tick).await;
     let closed = source.close().await;

@@ -118,6 +118,10 @@ pub(crate) mod internals {
     }
 }
 
+/// How many records an open with [`SledSessionStorageBuilder::encryption`] looks through for a
+/// sealed one to check the keys against.
+const KEY_PROBE_RECORDS: usize = 64;
+
 /// Sessions in an embedded sled database: durable, indexed by shop, with expiry.
 ///
 /// Nothing else to run: a single-server app opens a directory and its sessions survive
@@ -199,6 +203,10 @@ struct Inner {
     /// The `meta` entry's encryption flag: records are written sealed while it is set, and
     /// not at all by a storage without keys.
     encrypted: AtomicBool,
+    /// Held for reading by a store from the moment it reads the flag until its record is
+    /// written, and for writing while the flag changes, so no record is written in the mode
+    /// the flag had before (see `reseal.rs`).
+    sealing_gate: tokio::sync::RwLock<()>,
 }
 
 impl SledSessionStorage {
@@ -258,6 +266,7 @@ impl SledSessionStorage {
                 closed: AtomicBool::new(false),
                 keys,
                 encrypted: AtomicBool::new(encrypted),
+                sealing_gate: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -368,6 +377,23 @@ impl Inner {
                 path: self.path.clone(),
                 operation,
             })
+    }
+
+    /// Opens the tokens of the first sealed record among the first [`KEY_PROBE_RECORDS`], so
+    /// that an app given the wrong keys fails when it opens the database, naming the key,
+    /// rather than on every load.
+    fn probe_keys(&self) -> Result<()> {
+        for item in self.sessions.iter().take(KEY_PROBE_RECORDS) {
+            let (key, bytes) = item?;
+            let id = String::from_utf8_lossy(&key);
+            let Ok(mut record) = codec::decode(&id, &bytes) else {
+                continue;
+            };
+            if record.sealed.is_some() {
+                return self.open(&id, &mut record);
+            }
+        }
+        Ok(())
     }
 
     /// Opens the sealed tokens of a record of `id`, if any (see `codec::open`).

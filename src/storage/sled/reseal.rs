@@ -2,12 +2,14 @@
 //! with the active key, [`decrypt_all`](SledSessionStorage::decrypt_all) writes each in plain
 //! text.
 //!
-//! Each record is rewritten on its own, by one single-key write, under its id's lock and only if
-//! it still holds the bytes that were read (a store that came in between is left alone; it was
-//! written with the storage's current mode, so a second look finds it done). A record already
-//! in the wanted form is skipped, which is what makes a pass that a crash cut short resumable:
-//! running it again rewrites only what is left. The index entries never change (shop and
-//! deadline are the same).
+//! The database's encryption flag changes first, durably, while no store is between reading
+//! the flag and writing its record (the storage's sealing gate), so every store that follows
+//! writes in the pass's form. Then each record is rewritten on its own, by one single-key
+//! write, under its id's lock and only if it still holds the bytes that were read (a store that
+//! came in between is left alone, and a second look finds it done). A record already in the
+//! wanted form is skipped, which is what makes a pass that a crash cut short resumable: running
+//! it again rewrites only what is left, and the pass flushes every [`FLUSH_EVERY`] records so
+//! that little is left. The index entries never change (shop and deadline are the same).
 
 use std::{
     sync::atomic::Ordering,
@@ -16,6 +18,9 @@ use std::{
 
 use super::{Inner, SledSessionStorage, charge::Sizes, codec, repair, writes};
 use crate::{Error, Result, encryption::KeySet, error::record_reason};
+
+/// How many records a pass rewrites between flushes: what a crash can make it do again.
+const FLUSH_EVERY: usize = 256;
 
 /// What [`rotate_keys`](SledSessionStorage::rotate_keys) or
 /// [`decrypt_all`](SledSessionStorage::decrypt_all) did.
@@ -72,18 +77,24 @@ impl SledSessionStorage {
     }
 
     /// Sets the database's encryption flag, durably (on disk before the first record a pass
-    /// rewrites), unless it is set so already.
+    /// rewrites), unless it is set so already; with no store between reading the flag and
+    /// writing its record meanwhile.
     async fn mark_encrypted(&self, encrypted: bool) -> Result<()> {
         let inner = &*self.inner;
+        let _no_store = inner.sealing_gate.write().await;
         if inner.encrypted.swap(encrypted, Ordering::AcqRel) == encrypted {
             return Ok(());
         }
-        inner
+        let marked = inner
             .charged_write(1, repair::META_SIZES, |sizes| {
                 repair::write_meta(inner, false, sizes)?;
                 Ok(((), 1))
             })
-            .await?;
+            .await;
+        if let Err(error) = marked {
+            inner.encrypted.store(!encrypted, Ordering::Release);
+            return Err(error);
+        }
         self.flush().await
     }
 
@@ -104,11 +115,14 @@ impl SledSessionStorage {
     ) -> Result<ResealReport> {
         let started = Instant::now();
         let mut report = ResealReport::default();
-        for item in self.inner.sessions.iter().keys() {
+        for (seen, item) in self.inner.sessions.iter().keys().enumerate() {
             let key = item?;
             tick();
             let id = String::from_utf8_lossy(&key).into_owned();
             self.reseal_one(&id, target, &mut report).await?;
+            if (seen + 1) % FLUSH_EVERY == 0 {
+                self.flush().await?;
+            }
         }
         self.flush().await?;
         report.elapsed = started.elapsed();

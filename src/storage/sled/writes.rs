@@ -88,6 +88,7 @@ impl SledSessionStorage {
             )));
         }
         let inner = &*self.inner;
+        let _mode = inner.sealing_gate.read().await;
         let keys = inner.sealing("store a session")?;
         let record = codec::encode(session, deadline, inner.limits.max_record_bytes, keys)?;
         let keys = IndexKeys::of(&session.shop, deadline, &session.id);
