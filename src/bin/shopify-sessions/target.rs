@@ -47,7 +47,8 @@ pub struct Target {
     /// An encryption key of a sled database: the name of an environment variable holding
     /// `ID:BASE64` (32 bytes). Repeat it for old keys; the first is the active key. An
     /// encrypted database needs it for every command that reads sessions; `sweep`, `verify`
-    /// and `delete` work without it.
+    /// and `delete` work without it. It never turns encryption on: `import` into a plain or new
+    /// database writes plain records, and `rotate-keys` then seals them.
     #[arg(long = "key-env", global = true, value_name = "VAR")]
     pub key_env: Vec<String>,
 }
