@@ -10,7 +10,7 @@ notes about the run go in benches/run-notes.md, which is included when present. 
 durable writers is written to benches/durable_writers.svg. The token refresh section comes from
 `cargo bench --bench refresh --all-features`, read from $REFRESH_CRITERION (default
 target/criterion); the encryption section from `cargo bench --bench encryption --all-features`,
-read from $ENCRYPTION_CRITERION (default target/criterion).
+read from $ENCRYPTION_CRITERION (default target/criterion; several runs separated by ':').
 """
 import json
 import os
@@ -291,10 +291,13 @@ def main():
             middle = sorted(ratios)[len(ratios) // 2]
             shown = ", ".join(f"{r:.2f}×" for r in ratios)
             target(f"Redis {op} ≤ {bound}× a bare {call} plus parsing (median of {len(ratios)} runs)", middle, middle <= bound, f"median {middle:.2f}× ({shown})")
-    for op, (plain, sealed) in encryption.items():
-        bound = max(1.2 * plain, plain + 1_000)
-        target(f"encrypted {op} within 1.2× or 1 µs of the same without encryption", sealed, sealed <= bound,
-               f"{sealed / plain:.2f}× (+{fmt(sealed - plain)})")
+    for op, runs in encryption.items():
+        # A run's margin: how far its sealed time is under the larger bound; the median run decides.
+        margins = sorted((sealed - max(1.2 * plain, plain + 1_000), plain, sealed) for plain, sealed in runs)
+        _, plain, sealed = margins[len(margins) // 2]
+        shown = ", ".join(f"{s / p:.2f}× +{fmt(s - p)}" for p, s in runs)
+        target(f"encrypted {op} within 1.2× or 1 µs of the same without encryption (median of {len(runs)} runs)",
+               sealed, sealed <= max(1.2 * plain, plain + 1_000), f"median run {sealed / plain:.2f}× (+{fmt(sealed - plain)}); runs: {shown}")
     out.append("")
     print("\n".join(out))
 
@@ -342,32 +345,35 @@ def refresh_section(out):
 
 
 def encryption_section(out):
-    """The section on sealed tokens; returns {operation: (plain, sealed)} for the targets."""
-    root = Path(os.environ.get("ENCRYPTION_CRITERION", "target/criterion"))
+    """The section on sealed tokens; returns {operation: [(plain, sealed) per run]} for the targets.
+
+    $ENCRYPTION_CRITERION names one criterion output, or several separated by ':' (one per
+    invocation), each shown as its own run."""
+    roots = [Path(root) for root in os.environ.get("ENCRYPTION_CRITERION", "target/criterion").split(":")]
     measured = {}
     rows = [("load", "encryption_load", "plain", "sealed"), ("store", "encryption_store", "plain", "sealed"),
             ("encode a record", "encryption_codec", "encode-plain", "encode-sealed"),
             ("decode a record", "encryption_codec", "decode-plain", "decode-sealed")]
     lines = []
-    for name, group, plain_fn, sealed_fn in rows:
-        plain, sealed = median(group, plain_fn, root), median(group, sealed_fn, root)
-        if plain is None or sealed is None:
-            continue
-        if group != "encryption_codec":
-            measured[name] = (plain, sealed)
-        lines.append(f"| {name} | {fmt(plain)} | {fmt(sealed)} | {ratio(sealed, plain)} | +{fmt(sealed - plain)} |")
+    for run, root in enumerate(roots, start=1):
+        for name, group, plain_fn, sealed_fn in rows:
+            plain, sealed = median(group, plain_fn, root), median(group, sealed_fn, root)
+            if plain is None or sealed is None:
+                continue
+            if group != "encryption_codec":
+                measured.setdefault(name, []).append((plain, sealed))
+            lines.append(f"| {run} | {name} | {fmt(plain)} | {fmt(sealed)} | {ratio(sealed, plain)} | +{fmt(sealed - plain)} |")
     if not lines:
         return measured
     out.append("## Tokens encrypted at rest\n")
-    out.append("Two sled stores (Periodic flush, 10,000 typical online sessions each) in one invocation of "
-               "`cargo bench --bench encryption --all-features`: one opened with a key set, one without; and "
-               "the record codec alone. Sealing adds one AES-256-GCM-SIV pass over the two tokens and 12 "
-               "random bytes from the operating system per write.\n")
-    out.append("| operation | without encryption | with | with ÷ without | difference |")
-    out.append("| --- | --- | --- | --- | --- |")
+    out.append(f"Two sled stores (Periodic flush, 10,000 typical online sessions each) in each of {len(roots)} "
+               "invocations of `cargo bench --bench encryption --all-features`: one opened with a key set, one "
+               "without; and the record codec alone. Sealing adds one AES-256-GCM-SIV pass over the two tokens "
+               "and 12 random bytes from the operating system per write.\n")
+    out.append("| run | operation | without encryption | with | with ÷ without | difference |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
     out.extend(lines)
     out.append("")
     return measured
-
 
 main()
