@@ -7,11 +7,19 @@
 //! values Node's reader takes for "none": a `refreshToken` of `""` and a date at the epoch
 //! (0 ms). The remainder is a JSON object of just those parts, empty when nothing is lost.
 //! Dates keep the millisecond precision of property arrays, as in Node.
+//!
+//! A user the property array keeps (an online session's) is not written again: only its lost
+//! parts are, under `onlineAccessInfoLost`, shaped as `onlineAccessInfo` JSON that holds
+//! nothing else (`expires_in`, `associated_user_scope`, unknown keys, and an `associated_user`
+//! of unknown keys only). Shopify's OAuth response always has `expires_in` and
+//! `associated_user_scope`, so this is every online session's remainder, and repeating the user
+//! there made its value about 60% longer. A user the property array loses as a whole goes
+//! under `onlineAccessInfo`, which is also how earlier versions wrote every user; both are read.
 
 use serde_json::{Map, Value};
 
 use super::{
-    Session,
+    AssociatedUser, OnlineAccessInfo, Session,
     dates::{from_epoch_millis, to_epoch_millis},
 };
 use crate::{Error, Result};
@@ -24,9 +32,25 @@ impl Session {
     /// array cannot hold in a form any reader (Node's or this crate's) reads back.
     pub(crate) fn property_array_remainder(&self) -> Result<Map<String, Value>> {
         let mut remainder = Map::new();
-        if self.user_is_lost() {
-            let info = serde_json::to_value(&self.online_access_info).map_err(Error::Json)?;
-            remainder.insert("onlineAccessInfo".into(), info);
+        match self.user_loss() {
+            UserLoss::Nothing => {}
+            UserLoss::Whole => {
+                let info = serde_json::to_value(&self.online_access_info).map_err(Error::Json)?;
+                remainder.insert("onlineAccessInfo".into(), info);
+            }
+            UserLoss::Parts(info) => {
+                let lost = OnlineAccessInfo {
+                    expires_in: info.expires_in,
+                    associated_user_scope: info.associated_user_scope.clone(),
+                    associated_user: AssociatedUser {
+                        extra: info.associated_user.extra.clone(),
+                        ..AssociatedUser::default()
+                    },
+                    extra: info.extra.clone(),
+                };
+                let lost = serde_json::to_value(&lost).map_err(Error::Json)?;
+                remainder.insert(LOST_PARTS.into(), lost);
+            }
         }
         if !self.extra.is_empty() {
             let extra = self.extra.clone().into_iter().collect();
@@ -65,13 +89,30 @@ impl Session {
     ) -> std::result::Result<(), String> {
         let shape = || {
             "the remainder of a property array must be an object of `onlineAccessInfo` (a user \
-             or null), `extra` (an object), `refreshToken` (\"\"), `expires` and \
-             `refreshTokenExpires` (0)"
+             or null), `onlineAccessInfoLost` (the lost parts of an online session's user), \
+             `extra` (an object), `refreshToken` (\"\"), `expires` and `refreshTokenExpires` (0)"
                 .to_string()
         };
         // A `null` user means "no user", which a missing member does not.
         if let Some(info) = remainder.remove("onlineAccessInfo") {
             self.online_access_info = serde_json::from_value(info).map_err(|_| shape())?;
+        }
+        if let Some(lost) = remainder.remove(LOST_PARTS) {
+            let lost: OnlineAccessInfo = serde_json::from_value(lost).map_err(|_| shape())?;
+            let user_extra_only = AssociatedUser {
+                extra: lost.associated_user.extra.clone(),
+                ..AssociatedUser::default()
+            };
+            // Only an online session's property array gives back a user to complete.
+            match &mut self.online_access_info {
+                Some(info) if lost.associated_user == user_extra_only => {
+                    info.expires_in = lost.expires_in;
+                    info.associated_user_scope = lost.associated_user_scope;
+                    info.extra = lost.extra;
+                    info.associated_user.extra = lost.associated_user.extra;
+                }
+                _ => return Err(shape()),
+            }
         }
         match remainder.remove("extra") {
             Some(Value::Object(extra)) => self.extra.extend(extra),
@@ -104,21 +145,37 @@ impl Session {
         }
     }
 
-    /// Whether the user read back from the property array would differ from this one: Node
-    /// gives every online session a user and no offline one, and keeps only the user's own
-    /// fields.
-    fn user_is_lost(&self) -> bool {
+    /// What of this session's user the property array loses: Node gives every online session
+    /// a user and no offline one, and keeps only the user's own fields.
+    fn user_loss(&self) -> UserLoss<'_> {
         match (&self.online_access_info, self.is_online) {
-            (None, online) => online,
-            (Some(_), false) => true,
+            (None, false) => UserLoss::Nothing,
+            (None, true) | (Some(_), false) => UserLoss::Whole,
             (Some(info), true) => {
-                info.expires_in.is_some()
+                if info.expires_in.is_some()
                     || info.associated_user_scope.is_some()
                     || !info.extra.is_empty()
                     || !info.associated_user.extra.is_empty()
+                {
+                    UserLoss::Parts(info)
+                } else {
+                    UserLoss::Nothing
+                }
             }
         }
     }
+}
+
+/// The remainder's member for the lost parts of a user the property array keeps.
+const LOST_PARTS: &str = "onlineAccessInfoLost";
+
+/// What a property array loses of a session's user.
+enum UserLoss<'a> {
+    Nothing,
+    /// The user itself: one on an offline session, or none on an online one.
+    Whole,
+    /// Parts of the user of an online session, which the property array gives back.
+    Parts(&'a OnlineAccessInfo),
 }
 
 #[cfg(test)]
@@ -177,6 +234,41 @@ mod tests {
         }
     }
 
+    /// An online session's user is in its property array: the remainder holds only the parts
+    /// the array loses, and a remainder that repeats the whole user (as earlier versions wrote
+    /// it) still reads.
+    #[test]
+    fn a_user_the_property_array_keeps_is_not_written_again() {
+        let mut session = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
+        let mut user = AssociatedUser::new(7);
+        user.email = Some("jane@example.com".into());
+        user.first_name = Some("Jane".into());
+        let mut info = OnlineAccessInfo::new(user);
+        info.expires_in = Some(86_400);
+        info.associated_user_scope = Some("write_products".into());
+        session.online_access_info = Some(info);
+
+        let remainder = session.property_array_remainder().unwrap();
+        assert_eq!(
+            Value::Object(remainder),
+            json!({"onlineAccessInfoLost": {
+                "expires_in": 86_400,
+                "associated_user_scope": "write_products",
+                "associated_user": {},
+            }})
+        );
+        assert_eq!(round_trip(&session), session);
+
+        let earlier = json!({"onlineAccessInfo": session.online_access_info});
+        let Value::Object(earlier) = earlier else {
+            unreachable!()
+        };
+        let mut read =
+            Session::from_property_array_json(&session.to_property_array_json(true), true).unwrap();
+        read.restore_property_array_remainder(earlier).unwrap();
+        assert_eq!(read, session);
+    }
+
     #[test]
     fn dates_no_reader_can_read_are_refused_and_bad_remainders_named() {
         let mut session = Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
@@ -190,6 +282,10 @@ mod tests {
             json!({"refreshToken": "SECRET"}),
             json!({"expires": 5}),
             json!({"onlineAccessInfo": "SECRET"}),
+            // Lost parts name no user field, and complete an online session's user only.
+            json!({"onlineAccessInfoLost": {"associated_user": {"email": "SECRET"}}}),
+            json!({"onlineAccessInfoLost": {"associated_user": {}, "expires_in": "SECRET"}}),
+            json!({"onlineAccessInfoLost": {"associated_user": {}}}),
         ] {
             let Value::Object(bad) = bad else {
                 unreachable!()

@@ -21,17 +21,11 @@ const DETAILS_KEY: &str = "rustSessionDetails";
 /// [`Error::InvalidSession`] for a session a property array cannot hold (a date outside the
 /// years 0 to 9999).
 pub(super) fn encode(session: &Session) -> Result<String> {
-    let mut entries: Vec<Value> = session
-        .node_property_array(true)
-        .into_iter()
-        .map(|(key, value)| Value::Array(vec![key.into(), value]))
-        .collect();
+    // A `(key, value)` pair serializes as the JSON array `[key, value]`.
+    let mut entries = session.node_property_array(true);
     let details = session.property_array_remainder()?;
     if !details.is_empty() {
-        entries.push(Value::Array(vec![
-            DETAILS_KEY.into(),
-            Value::Object(details),
-        ]));
+        entries.push((DETAILS_KEY, Value::Object(details)));
     }
     serde_json::to_string(&entries).map_err(Error::Json)
 }
