@@ -170,26 +170,7 @@ def main():
                 out.append(f"| {index} | {op} | {fmt(s_)} | {fmt(q_)} | {ratio(q_, s_)} |")
         out.append("")
 
-    redis_runs = [root for root in [ROOT] + REPEATS if median("redis-10000_load", "ours", root)]
-    redis_ratios = {}
-    if redis_runs:
-        out.append("## RedisSessionStorage against bare redis-rs calls\n")
-        out.append("10,000 sessions (200 shops of 50) stored by `RedisSessionStorage`. *bare* is one "
-                   "redis-rs call on a `ConnectionManager` plus the same property-array parsing "
-                   "(load, find) or writing (store); *ours* adds the shop index, the TTL and the "
-                   "checks (`benches/storage/redis_backend.rs`). The two sides run interleaved, "
-                   "operation by operation, so that both meet the same machine and server state; "
-                   "each row compares the two sides of one invocation.\n")
-        out.append("| run | operation | bare | ours | ours ÷ bare | at most |")
-        out.append("| --- | --- | --- | --- | --- | --- |")
-        for index, root in enumerate(redis_runs, start=1):
-            for op, call, bound in REDIS_VS_BARE:
-                ours = median(f"redis-10000_{op}", "ours", root)
-                bare = median(f"redis-10000_{op}", "bare", root)
-                if ours and bare:
-                    redis_ratios.setdefault(op, []).append(ours / bare)
-                out.append(f"| {index} | {op} (bare: {call}) | {fmt(bare)} | {fmt(ours)} | {ratio(ours, bare)} | {bound} |")
-        out.append("")
+    redis_ratios = redis_section(out, [ROOT] + REPEATS)
 
     out.append("## Sweep of 1,000 expired sessions\n")
     out.append("| live sessions | median per sweep |")
@@ -300,6 +281,33 @@ def main():
                sealed, sealed <= max(1.2 * plain, plain + 1_000), f"median run {sealed / plain:.2f}× (+{fmt(sealed - plain)}); runs: {shown}")
     out.append("")
     print("\n".join(out))
+
+
+def redis_section(out, roots):
+    """The comparison of RedisSessionStorage with bare redis-rs calls, one row per run and
+    operation; returns {operation: [ours ÷ bare per run]} for the targets."""
+    redis_runs = [root for root in roots if median("redis-10000_load", "ours", root)]
+    redis_ratios = {}
+    if not redis_runs:
+        return redis_ratios
+    out.append("## RedisSessionStorage against bare redis-rs calls\n")
+    out.append("10,000 sessions (200 shops of 50) stored by `RedisSessionStorage`. *bare* is one "
+               "redis-rs call on a `ConnectionManager` plus the same property-array parsing "
+               "(load, find) or writing (store); *ours* adds the shop index, the TTL and the "
+               "checks (`benches/storage/redis_backend.rs`). The two sides run interleaved, "
+               "operation by operation, so that both meet the same machine and server state; "
+               "each row compares the two sides of one invocation.\n")
+    out.append("| run | operation | bare | ours | ours ÷ bare | at most |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
+    for index, root in enumerate(redis_runs, start=1):
+        for op, call, bound in REDIS_VS_BARE:
+            ours = median(f"redis-10000_{op}", "ours", root)
+            bare = median(f"redis-10000_{op}", "bare", root)
+            if ours and bare:
+                redis_ratios.setdefault(op, []).append(ours / bare)
+            out.append(f"| {index} | {op} (bare: {call}) | {fmt(bare)} | {fmt(ours)} | {ratio(ours, bare)} | {bound} |")
+    out.append("")
+    return redis_ratios
 
 
 def refresh_section(out):
