@@ -13,8 +13,10 @@
 //! nothing else (`expires_in`, `associated_user_scope`, unknown keys, and an `associated_user`
 //! of unknown keys only). Shopify's OAuth response always has `expires_in` and
 //! `associated_user_scope`, so this is every online session's remainder, and repeating the user
-//! there made its value about 60% longer. A user the property array loses as a whole goes
-//! under `onlineAccessInfo`, which is also how earlier versions wrote every user; both are read.
+//! there made its value about 60% longer. A user the property array loses as a whole, or one
+//! with an unknown key spelled as a field of its own (the parts alone would read it back as that
+//! field), goes under `onlineAccessInfo`, which is also how earlier versions wrote every user;
+//! both are read, never together.
 
 use serde_json::{Map, Value};
 
@@ -93,6 +95,10 @@ impl Session {
              `extra` (an object), `refreshToken` (\"\"), `expires` and `refreshTokenExpires` (0)"
                 .to_string()
         };
+        // The writer gives either the whole user or its lost parts, never both.
+        if remainder.contains_key("onlineAccessInfo") && remainder.contains_key(LOST_PARTS) {
+            return Err(shape());
+        }
         // A `null` user means "no user", which a missing member does not.
         if let Some(info) = remainder.remove("onlineAccessInfo") {
             self.online_access_info = serde_json::from_value(info).map_err(|_| shape())?;
@@ -152,18 +158,46 @@ impl Session {
             (None, false) => UserLoss::Nothing,
             (None, true) | (Some(_), false) => UserLoss::Whole,
             (Some(info), true) => {
-                if info.expires_in.is_some()
-                    || info.associated_user_scope.is_some()
-                    || !info.extra.is_empty()
-                    || !info.associated_user.extra.is_empty()
+                if info.expires_in.is_none()
+                    && info.associated_user_scope.is_none()
+                    && info.extra.is_empty()
+                    && info.associated_user.extra.is_empty()
                 {
-                    UserLoss::Parts(info)
-                } else {
                     UserLoss::Nothing
+                } else if extra_names_a_field(info) {
+                    // Its parts would read back as those fields: the whole user, as it was
+                    // always written, reads back as it is.
+                    UserLoss::Whole
+                } else {
+                    UserLoss::Parts(info)
                 }
             }
         }
     }
+}
+
+/// Whether an unknown key of the user or of its access info is spelled as one of their own
+/// fields, which the lost parts alone would read back as that field.
+fn extra_names_a_field(info: &OnlineAccessInfo) -> bool {
+    const INFO_FIELDS: [&str; 3] = ["expires_in", "associated_user_scope", "associated_user"];
+    const USER_FIELDS: [&str; 8] = [
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "locale",
+        "email_verified",
+        "account_owner",
+        "collaborator",
+    ];
+    info.extra
+        .keys()
+        .any(|key| INFO_FIELDS.contains(&key.as_str()))
+        || info
+            .associated_user
+            .extra
+            .keys()
+            .any(|key| USER_FIELDS.contains(&key.as_str()))
 }
 
 /// The remainder's member for the lost parts of a user the property array keeps.
@@ -295,5 +329,52 @@ mod tests {
                 .unwrap_err();
             assert!(!error.contains("SECRET"), "{error}");
         }
+
+        // On an online session, whose property array gives back a user: parts that carry a
+        // user field, or come with a whole user, are not what the writer writes.
+        let mut online = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
+        online.online_access_info = Some(OnlineAccessInfo::new(AssociatedUser::new(1)));
+        for bad in [
+            json!({"onlineAccessInfoLost": {"associated_user": {"email": "SECRET"}}}),
+            json!({"onlineAccessInfoLost": {"associated_user": {}, "expires_in": "SECRET"}}),
+        ] {
+            let Value::Object(bad) = bad else {
+                unreachable!()
+            };
+            let error = online
+                .clone()
+                .restore_property_array_remainder(bad)
+                .unwrap_err();
+            assert!(!error.contains("SECRET"), "{error}");
+        }
+        let both = json!({
+            "onlineAccessInfo": {"associated_user": {"id": 1}},
+            "onlineAccessInfoLost": {"associated_user": {}, "expires_in": 60},
+        });
+        let Value::Object(both) = both else {
+            unreachable!()
+        };
+        assert!(online.restore_property_array_remainder(both).is_err());
+    }
+
+    /// Unknown keys spelled as the user's own fields: written as the whole user, and read back
+    /// as they were.
+    #[test]
+    fn unknown_keys_named_like_fields_keep_the_whole_user() {
+        let mut session = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
+        let mut info = OnlineAccessInfo::new(AssociatedUser::new(1));
+        info.expires_in = Some(60);
+        info.associated_user.extra.insert("note".into(), json!(1));
+        session.online_access_info = Some(info.clone());
+        let remainder = session.property_array_remainder().unwrap();
+        assert!(remainder.contains_key("onlineAccessInfoLost"));
+
+        info.associated_user
+            .extra
+            .insert("email".into(), json!("x"));
+        session.online_access_info = Some(info);
+        let remainder = session.property_array_remainder().unwrap();
+        assert!(remainder.contains_key("onlineAccessInfo"));
+        assert!(!remainder.contains_key("onlineAccessInfoLost"));
     }
 }

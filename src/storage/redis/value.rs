@@ -134,7 +134,7 @@ mod tests {
             .extra
             .insert("appPlan".into(), json!({"tier": "Pro"}));
         let value = encode(&session).unwrap();
-        assert!(value.ends_with(r#"["rustSessionDetails",{"extra":{"appPlan":{"tier":"Pro"}},"onlineAccessInfo":{"associated_user":{"id":1},"expires_in":60}}]]"#), "{value}");
+        assert!(value.ends_with(r#"["rustSessionDetails",{"extra":{"appPlan":{"tier":"Pro"}},"onlineAccessInfoLost":{"associated_user":{},"expires_in":60}}]]"#), "{value}");
         assert_eq!(
             decode(&session.id, value.as_bytes()).unwrap().unwrap(),
             session
