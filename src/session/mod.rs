@@ -164,6 +164,24 @@ impl OnlineAccessInfo {
     }
 }
 
+/// The keys of `onlineAccessInfo` JSON, which [`OnlineAccessInfo::extra`] may not use: they
+/// would be read back as these fields (the extras share the object).
+pub(crate) const ONLINE_ACCESS_INFO_KEYS: [&str; 3] =
+    ["expires_in", "associated_user_scope", "associated_user"];
+
+/// The keys of `associated_user` JSON, which [`AssociatedUser::extra`] may not use, for the
+/// same reason.
+pub(crate) const ASSOCIATED_USER_KEYS: [&str; 8] = [
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "locale",
+    "email_verified",
+    "account_owner",
+    "collaborator",
+];
+
 /// The top-level keys of session JSON. [`Session::extra`] may not use them, in any case,
 /// because property arrays are read case-insensitively.
 pub(crate) const SESSION_KEYS: [&str; 10] = [
@@ -203,8 +221,9 @@ impl Session {
     }
 
     /// Checks what every storage needs before it writes: `id` and `shop` are non-empty and free
-    /// of control characters, `id` is at most [`MAX_ID_LEN`] bytes, and no key of `extra` is one
-    /// of the session's own keys.
+    /// of control characters, `id` is at most [`MAX_ID_LEN`] bytes, and no key of `extra` (of the
+    /// session, its access info or its user) is one of the owner's own keys, which a store
+    /// would read back as that field.
     ///
     /// # Errors
     /// [`Error::InvalidSession`] naming the field that is wrong.
@@ -233,6 +252,28 @@ impl Session {
             return Err(Error::invalid(format!(
                 "`extra` holds the key {key:?}, which is one of the session's own fields"
             )));
+        }
+        if let Some(info) = &self.online_access_info {
+            if let Some(key) = info
+                .extra
+                .keys()
+                .find(|key| ONLINE_ACCESS_INFO_KEYS.contains(&key.as_str()))
+            {
+                return Err(Error::invalid(format!(
+                    "`onlineAccessInfo.extra` holds the key {key:?}, which is one of its own fields"
+                )));
+            }
+            if let Some(key) = info
+                .associated_user
+                .extra
+                .keys()
+                .find(|key| ASSOCIATED_USER_KEYS.contains(&key.as_str()))
+            {
+                return Err(Error::invalid(format!(
+                    "`onlineAccessInfo.associated_user.extra` holds the key {key:?}, which is one \
+                     of the user's own fields"
+                )));
+            }
         }
         Ok(())
     }
@@ -359,6 +400,61 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("extra")
+        );
+
+        // The extras of the access info and of the user share their owner's JSON object.
+        let mut info = OnlineAccessInfo::new(AssociatedUser::new(1));
+        info.extra.insert("account_number".into(), Value::Null);
+        info.associated_user
+            .extra
+            .insert("avatar".into(), Value::Null);
+        let mut session = token_session();
+        session.online_access_info = Some(info.clone());
+        session.validate().unwrap();
+        for (owner, key) in [("info", "expires_in"), ("user", "email"), ("user", "id")] {
+            let mut named = info.clone();
+            if owner == "info" {
+                named.extra.insert(key.into(), Value::Null);
+            } else {
+                named.associated_user.extra.insert(key.into(), Value::Null);
+            }
+            session.online_access_info = Some(named);
+            let message = session.validate().unwrap_err().to_string();
+            assert!(message.contains(&format!("{key:?}")), "{message}");
+        }
+    }
+
+    /// The keys `validate` keeps out of the extras are the fields' JSON names.
+    #[test]
+    fn own_keys_are_the_json_names_of_the_fields() {
+        let mut user = AssociatedUser::new(1);
+        user.first_name = Some(String::new());
+        user.last_name = Some(String::new());
+        user.email = Some(String::new());
+        user.locale = Some(String::new());
+        user.email_verified = Some(true);
+        user.account_owner = Some(true);
+        user.collaborator = Some(true);
+        let mut info = OnlineAccessInfo::new(user.clone());
+        info.expires_in = Some(1);
+        info.associated_user_scope = Some(String::new());
+        let keys = |value: Value| -> Vec<String> {
+            let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |names: &[&str]| -> Vec<String> {
+            let mut names: Vec<String> = names.iter().map(ToString::to_string).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            keys(serde_json::to_value(&user).unwrap()),
+            sorted(&ASSOCIATED_USER_KEYS)
+        );
+        assert_eq!(
+            keys(serde_json::to_value(&info).unwrap()),
+            sorted(&ONLINE_ACCESS_INFO_KEYS)
         );
     }
 

@@ -13,10 +13,10 @@
 //! nothing else (`expires_in`, `associated_user_scope`, unknown keys, and an `associated_user`
 //! of unknown keys only). Shopify's OAuth response always has `expires_in` and
 //! `associated_user_scope`, so this is every online session's remainder, and repeating the user
-//! there made its value about 60% longer. A user the property array loses as a whole, or one
-//! with an unknown key spelled as a field of its own (the parts alone would read it back as that
-//! field), goes under `onlineAccessInfo`, which is also how earlier versions wrote every user;
-//! both are read, never together.
+//! there made its value about 60% longer. A user the property array loses as a whole goes
+//! under `onlineAccessInfo`, which is also how earlier versions wrote every user; both are read,
+//! never together. (Unknown keys spelled as the user's own fields would read back as those
+//! fields in either form: [`Session::validate`] refuses them before any store.)
 
 use serde_json::{Map, Value};
 
@@ -164,40 +164,12 @@ impl Session {
                     && info.associated_user.extra.is_empty()
                 {
                     UserLoss::Nothing
-                } else if extra_names_a_field(info) {
-                    // Its parts would read back as those fields: the whole user, as it was
-                    // always written, reads back as it is.
-                    UserLoss::Whole
                 } else {
                     UserLoss::Parts(info)
                 }
             }
         }
     }
-}
-
-/// Whether an unknown key of the user or of its access info is spelled as one of their own
-/// fields, which the lost parts alone would read back as that field.
-fn extra_names_a_field(info: &OnlineAccessInfo) -> bool {
-    const INFO_FIELDS: [&str; 3] = ["expires_in", "associated_user_scope", "associated_user"];
-    const USER_FIELDS: [&str; 8] = [
-        "id",
-        "first_name",
-        "last_name",
-        "email",
-        "locale",
-        "email_verified",
-        "account_owner",
-        "collaborator",
-    ];
-    info.extra
-        .keys()
-        .any(|key| INFO_FIELDS.contains(&key.as_str()))
-        || info
-            .associated_user
-            .extra
-            .keys()
-            .any(|key| USER_FIELDS.contains(&key.as_str()))
 }
 
 /// The remainder's member for the lost parts of a user the property array keeps.
@@ -263,7 +235,17 @@ mod tests {
             Session::new("offline_a.myshopify.com", "a.myshopify.com", "", false);
         offline_with_user.online_access_info = Some(OnlineAccessInfo::new(AssociatedUser::new(3)));
 
-        for session in [online, no_user, offline_with_user] {
+        // A user with no id, and unknown keys holding null, with lost parts.
+        let mut nameless = Session::new("a.myshopify.com_3", "a.myshopify.com", "", true);
+        let mut info = OnlineAccessInfo::new(AssociatedUser::default());
+        info.expires_in = Some(60);
+        info.extra.insert("session".into(), Value::Null);
+        info.associated_user
+            .extra
+            .insert("avatar".into(), Value::Null);
+        nameless.online_access_info = Some(info);
+
+        for session in [online, no_user, offline_with_user, nameless] {
             assert_eq!(round_trip(&session), session, "{}", session.id);
         }
     }
@@ -355,26 +337,5 @@ mod tests {
             unreachable!()
         };
         assert!(online.restore_property_array_remainder(both).is_err());
-    }
-
-    /// Unknown keys spelled as the user's own fields: written as the whole user, and read back
-    /// as they were.
-    #[test]
-    fn unknown_keys_named_like_fields_keep_the_whole_user() {
-        let mut session = Session::new("a.myshopify.com_1", "a.myshopify.com", "", true);
-        let mut info = OnlineAccessInfo::new(AssociatedUser::new(1));
-        info.expires_in = Some(60);
-        info.associated_user.extra.insert("note".into(), json!(1));
-        session.online_access_info = Some(info.clone());
-        let remainder = session.property_array_remainder().unwrap();
-        assert!(remainder.contains_key("onlineAccessInfoLost"));
-
-        info.associated_user
-            .extra
-            .insert("email".into(), json!("x"));
-        session.online_access_info = Some(info);
-        let remainder = session.property_array_remainder().unwrap();
-        assert!(remainder.contains_key("onlineAccessInfo"));
-        assert!(!remainder.contains_key("onlineAccessInfoLost"));
     }
 }
