@@ -254,25 +254,23 @@ impl Session {
             )));
         }
         if let Some(info) = &self.online_access_info {
-            if let Some(key) = info
-                .extra
-                .keys()
-                .find(|key| ONLINE_ACCESS_INFO_KEYS.contains(&key.as_str()))
-            {
-                return Err(Error::invalid(format!(
-                    "`onlineAccessInfo.extra` holds the key {key:?}, which is one of its own fields"
-                )));
-            }
-            if let Some(key) = info
-                .associated_user
-                .extra
-                .keys()
-                .find(|key| ASSOCIATED_USER_KEYS.contains(&key.as_str()))
-            {
-                return Err(Error::invalid(format!(
-                    "`onlineAccessInfo.associated_user.extra` holds the key {key:?}, which is one \
-                     of the user's own fields"
-                )));
+            for (field, extra, own) in [
+                (
+                    "onlineAccessInfo.extra",
+                    &info.extra,
+                    &ONLINE_ACCESS_INFO_KEYS[..],
+                ),
+                (
+                    "onlineAccessInfo.associated_user.extra",
+                    &info.associated_user.extra,
+                    &ASSOCIATED_USER_KEYS[..],
+                ),
+            ] {
+                if let Some(key) = extra.keys().find(|key| own.contains(&key.as_str())) {
+                    return Err(Error::invalid(format!(
+                        "`{field}` holds the key {key:?}, which is one of its owner's own fields"
+                    )));
+                }
             }
         }
         Ok(())

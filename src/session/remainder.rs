@@ -104,18 +104,16 @@ impl Session {
             self.online_access_info = serde_json::from_value(info).map_err(|_| shape())?;
         }
         if let Some(lost) = remainder.remove(LOST_PARTS) {
-            let lost: OnlineAccessInfo = serde_json::from_value(lost).map_err(|_| shape())?;
-            let user_extra_only = AssociatedUser {
-                extra: lost.associated_user.extra.clone(),
-                ..AssociatedUser::default()
-            };
-            // Only an online session's property array gives back a user to complete.
+            let mut lost: OnlineAccessInfo = serde_json::from_value(lost).map_err(|_| shape())?;
+            let user_extra = std::mem::take(&mut lost.associated_user.extra);
+            // Only an online session's property array gives back a user to complete, and the
+            // lost parts hold none of the user's own fields.
             match &mut self.online_access_info {
-                Some(info) if lost.associated_user == user_extra_only => {
+                Some(info) if lost.associated_user == AssociatedUser::default() => {
                     info.expires_in = lost.expires_in;
                     info.associated_user_scope = lost.associated_user_scope;
                     info.extra = lost.extra;
-                    info.associated_user.extra = lost.associated_user.extra;
+                    info.associated_user.extra = user_extra;
                 }
                 _ => return Err(shape()),
             }
