@@ -4,11 +4,11 @@ use std::{
     fmt,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use super::{
-    SledSessionStorage, charge,
+    SledSessionStorage, audit, charge,
     codec::Meta,
     files,
     layout::{LAYOUT_VERSION, Limits, NEW_SEGMENT_SIZE},
@@ -214,24 +214,42 @@ impl SledSessionStorageBuilder {
                 meta.layout_version
             )));
         }
+        // After an unclean shutdown, the pass that finds what to repair (`repair.rs`) runs
+        // before anything else reads the trees, and measures the sizes on the way.
+        let unclean = !meta.is_some_and(|meta| meta.clean_shutdown) && !prepared.new;
+        let started = Instant::now();
+        let suspects = if unclean {
+            Some(audit::scan(
+                &db.open_tree("sessions")?,
+                &db.open_tree("by_shop")?,
+                &db.open_tree("by_expiry")?,
+            )?)
+        } else {
+            None
+        };
         // The sizes in `meta` hold after a clean shutdown. Otherwise (no `meta`, one written
         // before the sizes were kept, or a crash, after which sled may have replayed a larger
         // entry without the `meta` write logged before it: see `repair.rs`) they are measured;
         // the `meta` written below keeps them.
-        let sizes = match meta {
-            Some(Meta {
-                clean_shutdown: true,
-                sizes: Some(sizes),
-                ..
-            }) => sizes,
+        let known = meta.and_then(|meta| meta.sizes).unwrap_or_default();
+        let sizes = match (meta, &suspects) {
+            (
+                Some(Meta {
+                    clean_shutdown: true,
+                    sizes: Some(sizes),
+                    ..
+                }),
+                _,
+            ) => sizes,
+            (_, Some(suspects)) => suspects.sizes.max(charge::measure(&[(*db).clone()])?),
             _ => charge::measure(&[
                 (*db).clone(),
                 db.open_tree("sessions")?,
                 db.open_tree("by_shop")?,
                 db.open_tree("by_expiry")?,
-            ])?
-            .max(meta.and_then(|meta| meta.sizes).unwrap_or_default()),
-        };
+            ])?,
+        }
+        .max(known);
         let probe_keys = self.encrypt && self.keys.is_some();
         let encrypted =
             (self.encrypt && self.keys.is_some()) || meta.is_some_and(|meta| meta.encrypted);
@@ -242,8 +260,8 @@ impl SledSessionStorageBuilder {
             sizes,
             encrypted,
         )?;
-        if !meta.is_some_and(|meta| meta.clean_shutdown) && !prepared.new {
-            let report = storage.inner.repair_blocking()?;
+        if let Some(suspects) = suspects {
+            let report = storage.inner.repair_suspects(&suspects, started)?;
             tracing::info!(
                 ?report,
                 "opened a session database that was not closed cleanly"

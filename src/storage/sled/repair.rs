@@ -8,14 +8,17 @@
 //! back without its index entries. So the database keeps a clean-shutdown marker in its `meta`
 //! entry: cleared (durably) when a process opens it, set when it is closed or dropped. The
 //! first open that finds it cleared, or finds no `meta` entry (a database of version 0.1, or a
-//! crash during the first open), runs [`SledSessionStorage::repair`] before serving: it reads
-//! every record and index entry once, rebuilds missing entries from the records and removes
-//! stale ones: one pass over the records and both indexes.
+//! crash during the first open), runs [`SledSessionStorage::repair`] before serving: one pass
+//! over the records and both indexes in key order (`audit.rs`) finds the suspects, and each is
+//! judged again under its id's lock: a missing entry is rebuilt from its record, a stale one
+//! removed. The same pass measures the sizes the charge needs (`charge.rs`), which a crash
+//! leaves unknown.
 
 use std::time::{Duration, Instant};
 
 use super::{
     Inner, SledSessionStorage,
+    audit::{self, Suspects},
     charge::Sizes,
     codec::{self, Meta},
     index,
@@ -75,52 +78,53 @@ impl SledSessionStorage {
 impl Inner {
     pub(super) fn repair_blocking(&self) -> Result<RepairReport> {
         let started = Instant::now();
-        let mut report = RepairReport::default();
-        for item in self.sessions.iter().keys() {
-            let key = item?;
-            let id = String::from_utf8_lossy(&key).into_owned();
-            report.records += 1;
-            if self.record_lacks_entries(&id)? {
-                report.missing_rebuilt += self.rebuild_entries(&id)?;
+        let suspects = audit::scan(&self.sessions, &self.by_shop, &self.by_expiry)?;
+        self.repair_suspects(&suspects, started)
+    }
+
+    /// Repairs what [`audit::scan`] found, judging each suspect again under its id's lock.
+    pub(super) fn repair_suspects(
+        &self,
+        suspects: &Suspects,
+        started: Instant,
+    ) -> Result<RepairReport> {
+        let mut report = RepairReport {
+            records: suspects.records,
+            corrupt: suspects.corrupt.len(),
+            ..RepairReport::default()
+        };
+        for id in &suspects.missing {
+            if self.record_lacks_entries(id)? {
+                report.missing_rebuilt += self.rebuild_entries(id)?;
             }
         }
-        for item in self.by_shop.iter().keys() {
-            let key = item?;
-            let stale = match index::split_shop_key(&key) {
+        for key in &suspects.stale_shop {
+            let id = index::split_shop_key(key).map(|(_, id)| id);
+            let stale = match index::split_shop_key(key) {
                 Some((shop, id)) => {
                     !self.index_entry_agrees(id, |record| record.session.shop == shop)?
                 }
                 None => true,
             };
-            if stale
-                && self.remove_if_stale(
-                    &self.by_shop,
-                    &key,
-                    index::split_shop_key(&key).map(|(_, id)| id),
-                )?
-            {
+            if stale && self.remove_if_stale(&self.by_shop, key, id)? {
                 report.stale_removed += 1;
             }
         }
-        for item in self.by_expiry.iter().keys() {
-            let key = item?;
-            let stale = match index::split_expiry_key(&key) {
+        for key in &suspects.stale_expiry {
+            let id = index::split_expiry_key(key).map(|(_, id)| id);
+            let stale = match index::split_expiry_key(key) {
                 Some((deadline, id)) => {
                     !self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline))?
                 }
                 None => true,
             };
-            if stale
-                && self.remove_if_stale(
-                    &self.by_expiry,
-                    &key,
-                    index::split_expiry_key(&key).map(|(_, id)| id),
-                )?
-            {
+            if stale && self.remove_if_stale(&self.by_expiry, key, id)? {
                 report.stale_removed += 1;
             }
         }
-        report.corrupt = self.count_corrupt()?;
+        for (id, reason) in &suspects.corrupt {
+            tracing::warn!(%id, %reason, "repair left a corrupt session record in place");
+        }
         report.elapsed = started.elapsed();
         if report.missing_rebuilt + report.stale_removed > 0 {
             tracing::warn!(?report, "repaired the session indexes");
@@ -197,19 +201,6 @@ impl Inner {
             }
         })?;
         Ok(removed)
-    }
-
-    fn count_corrupt(&self) -> Result<usize> {
-        let mut corrupt = 0;
-        for item in &self.sessions {
-            let (key, bytes) = item?;
-            let id = String::from_utf8_lossy(&key);
-            if let Err(error) = codec::decode(&id, &bytes) {
-                tracing::warn!(error = %error, "repair left a corrupt session record in place");
-                corrupt += 1;
-            }
-        }
-        Ok(corrupt)
     }
 }
 

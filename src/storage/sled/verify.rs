@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{Inner, SledSessionStorage, codec, index};
+use super::{Inner, SledSessionStorage, audit, codec, index};
 use crate::Result;
 
 /// One thing [`SledSessionStorage::verify`] found wrong.
@@ -141,10 +141,11 @@ impl fmt::Display for VerifyReport {
 
 impl SledSessionStorage {
     /// Checks the whole store: every record decodes, every record has its index entries, and
-    /// every index entry points at a record that agrees with it. Each record is checked under
-    /// its id's lock, so concurrent writes never show up as missing entries (a write under way
-    /// can show up as a stale one). Reads everything, on tokio's blocking pool; meant for
-    /// operators and tests, not for a request path.
+    /// every index entry points at a record that agrees with it. One pass reads every tree in
+    /// key order (`audit.rs`) and what it finds is checked again under the id's lock, so
+    /// concurrent writes never show up as missing entries (a write under way can show up as a
+    /// stale one). Reads everything, on tokio's blocking pool; meant for operators and tests,
+    /// not for a request path.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) when sled fails; problems with the data are
@@ -170,33 +171,28 @@ impl SledSessionStorage {
 
 impl Inner {
     pub(super) fn verify_blocking(&self) -> Result<VerifyReport> {
-        let mut report = VerifyReport::default();
-        for item in self.sessions.iter().keys() {
-            let key = item?;
-            let id = String::from_utf8_lossy(&key).into_owned();
-            let _lock = self.locks.lock(&id);
-            // Read again under the lock: the record may have changed or gone since the scan.
-            let Some(bytes) = self.sessions.get(&key)? else {
-                continue;
-            };
-            report.records += 1;
-            let record = match codec::decode(&id, &bytes) {
-                Ok(record) => record,
-                Err(error) => {
-                    let reason = crate::error::record_reason(&error);
-                    report.problems.push(VerifyProblem::Corrupt { id, reason });
-                    continue;
-                }
-            };
-            report.problems.extend(self.missing_entries(&id, &record)?);
+        let suspects = audit::scan(&self.sessions, &self.by_shop, &self.by_expiry)?;
+        let mut report = VerifyReport {
+            records: suspects.records,
+            problems: Vec::new(),
+        };
+        let mut ids: Vec<&str> = suspects
+            .corrupt
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .chain(suspects.missing.iter().map(String::as_str))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            report.problems.extend(self.record_problems(id)?);
         }
 
-        for item in self.by_shop.iter().keys() {
-            let key = item?;
-            let Some((shop, id)) = index::split_shop_key(&key) else {
+        for key in &suspects.stale_shop {
+            let Some((shop, id)) = index::split_shop_key(key) else {
                 report.problems.push(VerifyProblem::MalformedIndexKey {
                     tree: "by_shop",
-                    key: key.to_vec(),
+                    key: key.clone(),
                 });
                 continue;
             };
@@ -208,12 +204,11 @@ impl Inner {
             }
         }
 
-        for item in self.by_expiry.iter().keys() {
-            let key = item?;
-            let Some((deadline_ms, id)) = index::split_expiry_key(&key) else {
+        for key in &suspects.stale_expiry {
+            let Some((deadline_ms, id)) = index::split_expiry_key(key) else {
                 report.problems.push(VerifyProblem::MalformedIndexKey {
                     tree: "by_expiry",
-                    key: key.to_vec(),
+                    key: key.clone(),
                 });
                 continue;
             };
@@ -225,6 +220,22 @@ impl Inner {
             }
         }
         Ok(report)
+    }
+
+    /// What is wrong with the record of `id` (corrupt, or lacking index entries), judged under
+    /// its lock; nothing if it is gone.
+    fn record_problems(&self, id: &str) -> Result<Vec<VerifyProblem>> {
+        let _lock = self.locks.lock(id);
+        let Some(bytes) = self.sessions.get(id.as_bytes())? else {
+            return Ok(Vec::new());
+        };
+        match codec::decode(id, &bytes) {
+            Ok(record) => self.missing_entries(id, &record),
+            Err(error) => Ok(vec![VerifyProblem::Corrupt {
+                id: id.to_owned(),
+                reason: crate::error::record_reason(&error),
+            }]),
+        }
     }
 
     /// The index entries `record` (stored under `id`) should have and has not. Call under the
