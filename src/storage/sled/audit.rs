@@ -11,21 +11,27 @@
 //! verdict; a problem that was there before the pass, and that no write touched, is always
 //! among the suspects.
 //!
-//! Memory: every id once, in one buffer, plus about 20 bytes a record (some 70 MB at a million
-//! sessions), given back when the pass ends.
+//! Memory: every id once, in one buffer, plus about 40 bytes a record (some 75 MB for the
+//! million sessions of BENCHMARKS.md), and the suspects, given back when the pass ends.
+//!
+//! A key of `sessions` that is not UTF-8 is no id this crate writes: it is reported as a corrupt
+//! record, by its raw key.
 
 use std::collections::HashMap;
 
 use super::{charge::Sizes, codec, index};
 use crate::Result;
 
+/// Why a record under a key that is not UTF-8 counts as corrupt.
+pub(super) const KEY_NOT_UTF8: &str = "its key is not UTF-8, so it is no session id";
+
 /// What the pass found.
 #[derive(Debug, Default)]
 pub(super) struct Suspects {
     /// Records read.
     pub(super) records: usize,
-    /// Records that did not decode, each with the reason, in id order.
-    pub(super) corrupt: Vec<(String, String)>,
+    /// The keys of records that did not decode, each with the reason, in key order.
+    pub(super) corrupt: Vec<(Vec<u8>, String)>,
     /// Ids whose record may lack an index entry, in id order.
     pub(super) missing: Vec<String>,
     /// `by_shop` keys that no record called for (malformed ones included), in key order.
@@ -36,16 +42,17 @@ pub(super) struct Suspects {
     pub(super) sizes: Sizes,
 }
 
-/// What the records call for, by record number (the order sled returned them in: by id).
+/// What the records that decode call for, by record number (the order sled returned them in:
+/// by id).
 #[derive(Default)]
 struct Expected {
     /// Every id, back to back; `id_ends[n]` is where the id of record `n` ends.
     ids: String,
     id_ends: Vec<usize>,
-    /// Each distinct shop once, and the shop of each record (`None` for a corrupt one).
+    /// Each distinct shop once, and the shop of each record.
     shops: Vec<String>,
     shop_numbers: HashMap<String, u32>,
-    shop_of: Vec<Option<u32>>,
+    shop_of: Vec<u32>,
     /// Deadline and record number of every record that has a deadline.
     deadlines: Vec<(u64, u32)>,
 }
@@ -59,27 +66,25 @@ impl Expected {
         &self.ids[start..self.id_ends[record]]
     }
 
-    fn add(&mut self, id: &str, shop: Option<&str>, deadline_ms: Option<u64>) -> u32 {
+    fn add(&mut self, id: &str, shop: &str, deadline_ms: Option<u64>) {
         let record = u32::try_from(self.id_ends.len()).expect("fewer than 2^32 records");
         self.ids.push_str(id);
         self.id_ends.push(self.ids.len());
-        let shop = shop.map(|shop| {
-            if let Some(&number) = self.shop_numbers.get(shop) {
-                return number;
-            }
+        let shop = if let Some(&number) = self.shop_numbers.get(shop) {
+            number
+        } else {
             let number = u32::try_from(self.shops.len()).expect("fewer than 2^32 shops");
             self.shops.push(shop.to_owned());
             self.shop_numbers.insert(shop.to_owned(), number);
             number
-        });
+        };
         self.shop_of.push(shop);
         if let Some(deadline_ms) = deadline_ms {
             self.deadlines.push((deadline_ms, record));
         }
-        record
     }
 
-    /// The records with a shop, in `by_shop` key order: by shop (a shop holds no `0x00`, see
+    /// The records, in `by_shop` key order: by shop (a shop holds no `0x00`, see
     /// `index.rs`, so `shop ++ 0x00` sorts as the shop does), then by id.
     fn in_shop_order(&self) -> Vec<u32> {
         let mut by_name: Vec<(&str, u32)> =
@@ -91,7 +96,7 @@ impl Expected {
         }
         let mut order: Vec<(u32, u32)> = (0u32..)
             .zip(&self.shop_of)
-            .filter_map(|(record, shop)| shop.map(|shop| (rank[shop as usize], record)))
+            .map(|(record, shop)| (rank[*shop as usize], record))
             .collect();
         order.sort_unstable();
         order.into_iter().map(|(_, record)| record).collect()
@@ -110,23 +115,25 @@ pub(super) fn scan(
     for item in sessions {
         let (key, bytes) = item?;
         suspects.sizes = suspects.sizes.max(Sizes::of_entry(&key, &bytes));
-        let id = String::from_utf8_lossy(&key);
-        match codec::decode(&id, &bytes) {
+        let Ok(id) = std::str::from_utf8(&key) else {
+            corrupt.push((key.to_vec(), KEY_NOT_UTF8.to_owned()));
+            continue;
+        };
+        match codec::decode(id, &bytes) {
             Ok(record) => {
-                expected.add(&id, Some(&record.session.shop), record.deadline_ms);
+                expected.add(id, &record.session.shop, record.deadline_ms);
             }
             Err(error) => {
-                let record = expected.add(&id, None, None);
-                corrupt.push((record, crate::error::record_reason(&error)));
+                corrupt.push((key.to_vec(), crate::error::record_reason(&error)));
             }
         }
     }
-    suspects.records = expected.id_ends.len();
+    suspects.records = expected.id_ends.len() + corrupt.len();
 
     let mut missing = Vec::new();
     let shop_keys = expected.in_shop_order().into_iter().map(|record| {
-        let shop = expected.shop_of[record as usize].expect("records with a shop");
-        let key = index::shop_key(&expected.shops[shop as usize], expected.id(record));
+        let shop = &expected.shops[expected.shop_of[record as usize] as usize];
+        let key = index::shop_key(shop, expected.id(record));
         (key, record)
     });
     merge(
@@ -157,10 +164,7 @@ pub(super) fn scan(
         .into_iter()
         .map(|record| expected.id(record).to_owned())
         .collect();
-    suspects.corrupt = corrupt
-        .into_iter()
-        .map(|(record, reason)| (expected.id(record).to_owned(), reason))
-        .collect();
+    suspects.corrupt = corrupt;
     Ok(suspects)
 }
 

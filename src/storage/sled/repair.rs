@@ -8,10 +8,9 @@
 //! back without its index entries. So the database keeps a clean-shutdown marker in its `meta`
 //! entry: cleared (durably) when a process opens it, set when it is closed or dropped. The
 //! first open that finds it cleared, or finds no `meta` entry (a database of version 0.1, or a
-//! crash during the first open), runs [`SledSessionStorage::repair`] before serving: one pass
-//! over the records and both indexes in key order (`audit.rs`) finds the suspects, and each is
-//! judged again under its id's lock: a missing entry is rebuilt from its record, a stale one
-//! removed. The same pass measures the sizes the charge needs (`charge.rs`), which a crash
+//! crash during the first open), runs [`SledSessionStorage::repair`] before serving (how it
+//! reads the trees: `audit.rs`): a missing entry is rebuilt from its record, a stale one
+//! removed. Its pass also measures the sizes the charge needs (`charge.rs`), which a crash
 //! leaves unknown.
 
 use std::time::{Duration, Instant};
@@ -49,8 +48,8 @@ pub struct RepairReport {
 
 impl SledSessionStorage {
     /// Makes the indexes agree with the records: rebuilds every missing index entry and removes
-    /// every stale one. Each record is judged under its id's lock, so it is safe while the
-    /// store is in use. Open runs it by itself after an unclean shutdown; an operator can run
+    /// every stale one. Safe while the store is in use: what the pass over the trees finds is
+    /// judged again under the id's lock (`audit.rs`). Open runs it by itself after an unclean shutdown; an operator can run
     /// it any time. Reads everything, on tokio's blocking pool.
     ///
     /// # Errors
@@ -101,9 +100,9 @@ impl Inner {
         for key in &suspects.stale_shop {
             let id = index::split_shop_key(key).map(|(_, id)| id);
             let stale = match index::split_shop_key(key) {
-                Some((shop, id)) => {
-                    !self.index_entry_agrees(id, |record| record.session.shop == shop)?
-                }
+                Some((shop, id)) => !self.index_entry_agrees(&self.by_shop, key, id, |record| {
+                    record.session.shop == shop
+                })?,
                 None => true,
             };
             if stale && self.remove_if_stale(&self.by_shop, key, id)? {
@@ -114,7 +113,9 @@ impl Inner {
             let id = index::split_expiry_key(key).map(|(_, id)| id);
             let stale = match index::split_expiry_key(key) {
                 Some((deadline, id)) => {
-                    !self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline))?
+                    !self.index_entry_agrees(&self.by_expiry, key, id, |record| {
+                        record.deadline_ms == Some(deadline)
+                    })?
                 }
                 None => true,
             };
@@ -122,7 +123,8 @@ impl Inner {
                 report.stale_removed += 1;
             }
         }
-        for (id, reason) in &suspects.corrupt {
+        for (key, reason) in &suspects.corrupt {
+            let id = String::from_utf8_lossy(key);
             tracing::warn!(%id, %reason, "repair left a corrupt session record in place");
         }
         report.elapsed = started.elapsed();
@@ -194,8 +196,9 @@ impl Inner {
                 },
             };
             if still_stale {
-                writes::remove(tree, key)?;
-                Ok((true, 1))
+                // Counted only if there was still something to remove (the units are charged
+                // either way).
+                Ok((writes::remove(tree, key)?.is_some(), 1))
             } else {
                 Ok((false, 0))
             }

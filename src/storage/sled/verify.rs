@@ -141,11 +141,11 @@ impl fmt::Display for VerifyReport {
 
 impl SledSessionStorage {
     /// Checks the whole store: every record decodes, every record has its index entries, and
-    /// every index entry points at a record that agrees with it. One pass reads every tree in
-    /// key order (`audit.rs`) and what it finds is checked again under the id's lock, so
-    /// concurrent writes never show up as missing entries (a write under way can show up as a
-    /// stale one). Reads everything, on tokio's blocking pool; meant for operators and tests,
-    /// not for a request path.
+    /// every index entry points at a record that agrees with it. Safe while the store is in
+    /// use: what the pass over the trees finds is checked again under the id's lock
+    /// (`audit.rs`), so concurrent writes never show up as missing entries (a write under way
+    /// can show up as a stale one). Reads everything, on tokio's blocking pool; meant for
+    /// operators and tests, not for a request path.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) when sled fails; problems with the data are
@@ -176,16 +176,16 @@ impl Inner {
             records: suspects.records,
             problems: Vec::new(),
         };
-        let mut ids: Vec<&str> = suspects
+        let mut keys: Vec<&[u8]> = suspects
             .corrupt
             .iter()
-            .map(|(id, _)| id.as_str())
-            .chain(suspects.missing.iter().map(String::as_str))
+            .map(|(key, _)| key.as_slice())
+            .chain(suspects.missing.iter().map(String::as_bytes))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
-            report.problems.extend(self.record_problems(id)?);
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            report.problems.extend(self.record_problems(key)?);
         }
 
         for key in &suspects.stale_shop {
@@ -196,7 +196,9 @@ impl Inner {
                 });
                 continue;
             };
-            if !self.index_entry_agrees(id, |record| record.session.shop == shop)? {
+            if !self
+                .index_entry_agrees(&self.by_shop, key, id, |record| record.session.shop == shop)?
+            {
                 report.problems.push(VerifyProblem::StaleShopEntry {
                     shop: shop.to_string(),
                     id: id.to_string(),
@@ -212,7 +214,9 @@ impl Inner {
                 });
                 continue;
             };
-            if !self.index_entry_agrees(id, |record| record.deadline_ms == Some(deadline_ms))? {
+            if !self.index_entry_agrees(&self.by_expiry, key, id, |record| {
+                record.deadline_ms == Some(deadline_ms)
+            })? {
                 report.problems.push(VerifyProblem::StaleExpiryEntry {
                     deadline_ms,
                     id: id.to_string(),
@@ -222,11 +226,22 @@ impl Inner {
         Ok(report)
     }
 
-    /// What is wrong with the record of `id` (corrupt, or lacking index entries), judged under
-    /// its lock; nothing if it is gone.
-    fn record_problems(&self, id: &str) -> Result<Vec<VerifyProblem>> {
+    /// What is wrong with the record under `key` (corrupt, or lacking index entries), judged
+    /// under its lock; nothing if it is gone.
+    fn record_problems(&self, key: &[u8]) -> Result<Vec<VerifyProblem>> {
+        let Ok(id) = std::str::from_utf8(key) else {
+            // No session has such an id, and no lock is needed: no store can write it.
+            return Ok(if self.sessions.contains_key(key)? {
+                vec![VerifyProblem::Corrupt {
+                    id: String::from_utf8_lossy(key).into_owned(),
+                    reason: audit::KEY_NOT_UTF8.to_owned(),
+                }]
+            } else {
+                Vec::new()
+            });
+        };
         let _lock = self.locks.lock(id);
-        let Some(bytes) = self.sessions.get(id.as_bytes())? else {
+        let Some(bytes) = self.sessions.get(key)? else {
             return Ok(Vec::new());
         };
         match codec::decode(id, &bytes) {
@@ -267,15 +282,21 @@ impl Inner {
         Ok(missing)
     }
 
-    /// Whether the record an index entry names exists and passes `check`, read under the id's
-    /// lock. An entry naming a corrupt record counts as agreeing: that record is reported once,
-    /// as corrupt.
+    /// Whether the index entry `key` of `tree`, naming `id`, is gone or names a record that
+    /// exists and passes `check`, read under the id's lock (an entry found by a pass may have
+    /// been removed since). An entry naming a corrupt record counts as agreeing: that record is
+    /// reported once, as corrupt.
     pub(super) fn index_entry_agrees(
         &self,
+        tree: &sled::Tree,
+        key: &[u8],
         id: &str,
         check: impl Fn(&codec::Record) -> bool,
     ) -> Result<bool> {
         let _lock = self.locks.lock(id);
+        if !tree.contains_key(key)? {
+            return Ok(true);
+        }
         match self.get_record(id) {
             Ok(Some(record)) => Ok(check(&record)),
             Ok(None) => Ok(false),
