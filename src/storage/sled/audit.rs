@@ -136,13 +136,7 @@ pub(super) fn scan(
         let key = index::shop_key(shop, expected.id(record));
         (key, record)
     });
-    merge(
-        by_shop,
-        shop_keys,
-        &mut suspects,
-        |record| missing.push(record),
-        |suspects, key| suspects.stale_shop.push(key),
-    )?;
+    suspects.stale_shop = merge(by_shop, shop_keys, &mut suspects.sizes, &mut missing)?;
 
     let mut deadlines = std::mem::take(&mut expected.deadlines);
     // Records are numbered in id order, so this is `by_expiry` key order: deadline, then id.
@@ -150,13 +144,7 @@ pub(super) fn scan(
     let expiry_keys = deadlines
         .into_iter()
         .map(|(deadline_ms, record)| (index::expiry_key(deadline_ms, expected.id(record)), record));
-    merge(
-        by_expiry,
-        expiry_keys,
-        &mut suspects,
-        |record| missing.push(record),
-        |suspects, key| suspects.stale_expiry.push(key),
-    )?;
+    suspects.stale_expiry = merge(by_expiry, expiry_keys, &mut suspects.sizes, &mut missing)?;
 
     missing.sort_unstable();
     missing.dedup();
@@ -168,35 +156,33 @@ pub(super) fn scan(
     Ok(suspects)
 }
 
-/// Walks `tree` and `expected` (both in key order) side by side: a key only `expected` has is
-/// reported with its record number to `missing`, a key only the tree has to `stale`. Should
-/// `expected` ever be out of order, the merge only reports more suspects, which the caller's
-/// second look clears.
+/// Walks `tree` and `expected` (both in key order) side by side, raising `sizes` to the tree's
+/// entries: the record number of a key only `expected` has goes to `missing`, and the keys
+/// only the tree has are returned (the stale suspects). Should `expected` ever be out of
+/// order, the merge only reports more suspects, which the caller's second look clears.
 fn merge(
     tree: &sled::Tree,
     expected: impl Iterator<Item = (Vec<u8>, u32)>,
-    suspects: &mut Suspects,
-    mut missing: impl FnMut(u32),
-    mut stale: impl FnMut(&mut Suspects, Vec<u8>),
-) -> Result<()> {
+    sizes: &mut Sizes,
+    missing: &mut Vec<u32>,
+) -> Result<Vec<Vec<u8>>> {
     let mut expected = expected.peekable();
+    let mut stale = Vec::new();
     for item in tree {
         let (key, value) = item?;
-        suspects.sizes = suspects.sizes.max(Sizes::of_entry(&key, &value));
+        *sizes = sizes.max(Sizes::of_entry(&key, &value));
         while let Some((_, record)) = expected.next_if(|(wanted, _)| wanted.as_slice() < &*key) {
-            missing(record);
+            missing.push(record);
         }
         if expected
             .next_if(|(wanted, _)| wanted.as_slice() == &*key)
             .is_none()
         {
-            stale(suspects, key.to_vec());
+            stale.push(key.to_vec());
         }
     }
-    for (_, record) in expected {
-        missing(record);
-    }
-    Ok(())
+    missing.extend(expected.map(|(_, record)| record));
+    Ok(stale)
 }
 
 #[cfg(test)]

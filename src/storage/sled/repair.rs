@@ -97,29 +97,17 @@ impl Inner {
                 report.missing_rebuilt += self.rebuild_entries(id)?;
             }
         }
-        for key in &suspects.stale_shop {
+        // `remove_if_stale` judges each suspect under its id's lock.
+        let stale_shop = suspects.stale_shop.iter().map(|key| {
             let id = index::split_shop_key(key).map(|(_, id)| id);
-            let stale = match index::split_shop_key(key) {
-                Some((shop, id)) => !self.index_entry_agrees(&self.by_shop, key, id, |record| {
-                    record.session.shop == shop
-                })?,
-                None => true,
-            };
-            if stale && self.remove_if_stale(&self.by_shop, key, id)? {
-                report.stale_removed += 1;
-            }
-        }
-        for key in &suspects.stale_expiry {
+            (&self.by_shop, key, id)
+        });
+        let stale_expiry = suspects.stale_expiry.iter().map(|key| {
             let id = index::split_expiry_key(key).map(|(_, id)| id);
-            let stale = match index::split_expiry_key(key) {
-                Some((deadline, id)) => {
-                    !self.index_entry_agrees(&self.by_expiry, key, id, |record| {
-                        record.deadline_ms == Some(deadline)
-                    })?
-                }
-                None => true,
-            };
-            if stale && self.remove_if_stale(&self.by_expiry, key, id)? {
+            (&self.by_expiry, key, id)
+        });
+        for (tree, key, id) in stale_shop.chain(stale_expiry) {
+            if self.remove_if_stale(tree, key, id)? {
                 report.stale_removed += 1;
             }
         }
@@ -178,8 +166,8 @@ impl Inner {
         Ok(rebuilt)
     }
 
-    /// Removes the index entry `key` of `tree` if it is still stale under the lock of `id`
-    /// (`None`: a malformed key, which no record can claim).
+    /// Removes the index entry `key` of `tree` if it is stale, judged under the lock of `id`
+    /// (`None`: a malformed key, which no record can claim); whether it removed one.
     fn remove_if_stale(&self, tree: &sled::Tree, key: &[u8], id: Option<&str>) -> Result<bool> {
         let (removed, _) = self.charged_write_blocking(1, Sizes::default(), |_| {
             let _lock = id.map(|id| self.locks.lock(id));
