@@ -4,7 +4,7 @@
 //! is a plain program, not criterion; every step runs in a fresh process.
 //!
 //! `cargo bench --bench reopen --all-features`; `REOPEN_SESSIONS` sets how many (default
-//! 1,000,000). `report.py` does not read it: its output goes into BENCHMARKS.md by hand.
+//! 1,000,000). `report.py` reads its output from the file `$REOPEN_LOG`.
 
 #[path = "storage/data.rs"]
 mod data;

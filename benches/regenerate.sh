@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Takes every run behind BENCHMARKS.md, one after the other, then writes it with report.py.
+# About 35 minutes on a 2-core machine; needs redis-server (a private one is started on port
+# 6399, without persistence) and about 10 GB free beside target/. Each run's criterion output
+# is copied aside, since criterion keeps only the latest run of a group.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+port=6399
+redis-server --port "$port" --save '' --appendonly no --daemonize yes >/dev/null
+trap 'redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true' EXIT
+export REDIS_URL="redis://127.0.0.1:$port/"
+criterion=target/criterion
+runs=target/benchmark-runs
+rm -rf "$runs"
+mkdir -p "$runs"
+
+run() { # name, then the command; its criterion output goes to $runs/name
+  local name="$1"
+  shift
+  echo "== $(date +%T) $name: $*"
+  rm -rf "$criterion"
+  "$@" >"$runs/$name.log" 2>&1
+  cp -r "$criterion" "$runs/$name" 2>/dev/null || true
+}
+
+# Every table of operations, the first run of the store and Redis groups, sweeps, durable
+# writers, loads during a sweep, codec and the disk's own write: one invocation.
+run main env BENCH_SIZES=10000,100000,1000000 cargo bench --bench storage --all-features
+# sled's write latency and Redis's round trips vary between invocations: more runs of those.
+for n in 2 3; do
+  run "repeat$n" env BENCH_SIZES=10000 cargo bench --bench storage --all-features \
+    -- '^(store_(upsert|new)-10000/|redis-10000/)'
+done
+for n in 4 5; do
+  run "repeat$n" env BENCH_SIZES=10000 cargo bench --bench storage --all-features -- '^redis-10000/'
+done
+run reopen env -u REDIS_URL cargo bench --bench reopen --all-features
+run refresh cargo bench --bench refresh --all-features
+for n in 1 2 3; do
+  run "encryption$n" cargo bench --bench encryption --all-features
+done
+
+echo "== $(date +%T) report"
+REOPEN_LOG="$runs/reopen.log" REFRESH_CRITERION="$runs/refresh" \
+  ENCRYPTION_CRITERION="$runs/encryption1:$runs/encryption2:$runs/encryption3" \
+  python3 benches/report.py "$runs/main" "$runs/repeat2" "$runs/repeat3" "$runs/repeat4" "$runs/repeat5" \
+  >BENCHMARKS.md
