@@ -98,7 +98,8 @@ async fn open(dir: &Path, load_all: bool) {
 }
 
 /// Runs this program as a child in `role`, printing its lines; returns once it printed `until`
-/// (then kills it) or exited.
+/// (then kills it) or exited. Panics if it ended any other way, so that a failed step fails
+/// the benchmark instead of leaving its figures out.
 fn child(role: &str, dir: &Path, until: Option<&str>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("REOPEN_ROLE", role)
@@ -107,15 +108,26 @@ fn child(role: &str, dir: &Path, until: Option<&str>) {
         .spawn()
         .unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut killed = false;
     for line in lines {
         let line = line.unwrap();
         if until == Some(line.as_str()) {
             child.kill().unwrap(); // SIGKILL
+            killed = true;
             break;
         }
         println!("  {role}: {line}");
     }
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        killed || status.success(),
+        "{role}: the child {}",
+        if until.is_some() {
+            format!("ended before it was ready to be killed ({status})")
+        } else {
+            format!("failed ({status})")
+        }
+    );
 }
 
 fn main() {

@@ -72,7 +72,7 @@ def machine():
     except OSError:
         pass
     disk = subprocess.run(["df", "-h", "--output=source,fstype,size", "target"], capture_output=True, text=True).stdout.strip().splitlines()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     return cpu, os.cpu_count(), disk[-1] if disk else "unknown", commit
 
 
@@ -162,9 +162,8 @@ def main():
     store_runs = [root for root in [ROOT] + REPEATS if median("store_new-10000", "sled-periodic", root)]
     if len(store_runs) > 1:
         out.append("## Periodic stores, repeated runs\n")
-        out.append("sled's write latency varies between runs here, so the store groups of 10,000 "
-                   "sessions were run again in separate invocations; each row compares the two "
-                   "backends of one invocation.\n")
+        out.append("The store groups of 10,000 sessions in separate invocations; each row "
+                   "compares the two backends of one invocation.\n")
         out.append("| run | operation | sled-periodic | sqlite-wal-normal | sqlite ÷ sled |")
         out.append("| --- | --- | --- | --- | --- |")
         for index, root in enumerate(store_runs, start=1):
@@ -332,6 +331,7 @@ def reopen_section(out):
     loaded = {role: (int(rss), int(cache), int(disk)) for role, rss, cache, disk in re.findall(
         r"(open-[a-z-]+): loaded every session once in [\d.]+ s: RSS (\d+) MiB \(cache capacity (\d+) MiB\), (\d+) MiB on disk", text)}
     if not count or not filled or not opens:
+        print(f"report.py: {log} holds no reopen figures", file=sys.stderr)
         return {}
     names = {"open-after-kill": "open after a SIGKILL (repair and size measurement included)",
              "open-clean-first": "open after a clean close, first",
@@ -346,21 +346,28 @@ def reopen_section(out):
     out.append(f"| fill (Periodic, 64 writers) | {float(filled.group(1)):.1f} s | – |")
     result = {"count": int(count.group(1)), "opens": [], "memory": []}
     for role, name in names.items():
-        if role in opens:
-            seconds, rss = opens[role]
-            result["opens"].append((name, seconds))
-            out.append(f"| {name} | {seconds:.2f} s (RSS right after: {rss} MiB) | ≤ 2 s |")
-    memory_names = {"open-after-kill": "after the open after the SIGKILL and loading every session once",
+        if role not in opens:
+            print(f"report.py: {log} has no line for {role}", file=sys.stderr)
+            out.append(f"| {name} | not measured | ≤ 2 s |")
+            continue
+        seconds, rss = opens[role]
+        result["opens"].append((name, seconds))
+        out.append(f"| {name} | {seconds:.2f} s (RSS right after: {rss} MiB) | ≤ 2 s |")
+    memory_names = {"open-after-kill": "after a SIGKILL, the open and loading every session once",
                     "open-clean-second": "after a clean open and loading every session once"}
     disk = None
     for role, name in memory_names.items():
-        if role in loaded:
-            rss, cache, disk = loaded[role]
-            result["memory"].append((name, rss, cache))
-            out.append(f"| RSS {name} | {rss} MiB (cache capacity {cache} MiB) | ≤ {cache + 64} MiB |")
+        if role not in loaded:
+            print(f"report.py: {log} has no memory line for {role}", file=sys.stderr)
+            out.append(f"| RSS {name} | not measured | ≤ cache capacity + 64 MiB |")
+            continue
+        rss, cache, disk = loaded[role]
+        result["memory"].append((name, rss, cache))
+        out.append(f"| RSS {name} | {rss} MiB (cache capacity {cache} MiB) | ≤ {cache + 64} MiB |")
     if disk is not None:
         payload = int(filled.group(2))
-        out.append(f"| size on disk against the payload (the sessions' JSON, {payload:,} MiB) | {disk:,} MiB ({disk / payload:.1f}×) | – |")
+        times = f" ({disk / payload:.1f}×)" if payload else ""
+        out.append(f"| size on disk against the payload (the sessions' JSON, {payload:,} MiB) | {disk:,} MiB{times} | – |")
     out.append("")
     return result
 
