@@ -336,7 +336,8 @@ def reopen_section(out):
     names = {"open-after-kill": "open after a SIGKILL (repair and size measurement included)",
              "open-clean-first": "open after a clean close, first",
              "open-clean-second": "open after a clean close, second"}
-    out.append(f"## {int(count.group(1)):,} sessions on disk: opens and memory\n")
+    sessions = int(count.group(1))
+    out.append(f"## {sessions:,} sessions on disk: opens and memory\n")
     out.append("From one invocation of `cargo bench --bench reopen --all-features` (`benches/reopen.rs`): "
                "a process fills a sled store (Periodic flush, 64 writers), flushes it and is killed "
                "with SIGKILL; then each open runs in a fresh process, one after the other. Each figure "
@@ -344,7 +345,7 @@ def reopen_section(out):
     out.append("| | measured | goal |")
     out.append("| --- | --- | --- |")
     out.append(f"| fill (Periodic, 64 writers) | {float(filled.group(1)):.1f} s | – |")
-    result = {"count": int(count.group(1)), "opens": [], "memory": []}
+    result = {"count": sessions, "opens": [], "memory": []}
     for role, name in names.items():
         if role not in opens:
             print(f"report.py: {log} has no line for {role}", file=sys.stderr)
